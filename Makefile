@@ -1,0 +1,55 @@
+# SafetyHeatmap. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+# Other makefiles (mk/*.mk) add their checks here.
+TEST_TARGETS :=
+LINT_TARGETS :=
+
+-include mk/*.mk
+
+.PHONY: help venv run test lint unit integration lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+run: venv ## start emulator, tables and queues, web and one worker; prints the URL
+	$(BIN)/python -m shared.devstack
+
+lint: venv $(LINT_TARGETS) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check web workers shared tests bench
+	$(BIN)/mypy
+
+unit: venv ## unit tests only (fast)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: venv ## integration tests over real processes
+	$(BIN)/python -m pytest -q tests/integration
+
+test: lint $(TEST_TARGETS) ## lint and every test
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+lock: ## re-resolve constraints.txt from requirements-dev.txt in a fresh venv
+	rm -rf /tmp/safetyheatmap-lock && $(PYTHON) -m venv /tmp/safetyheatmap-lock
+	/tmp/safetyheatmap-lock/bin/pip install -q -r requirements-dev.txt
+	(echo "# Generated: pip freeze of a fresh venv with requirements-dev.txt (make lock). Python 3.11."; \
+	  /tmp/safetyheatmap-lock/bin/pip freeze) > constraints.txt
+
+clean: ## remove the venv, tool venvs and caches
+	rm -rf $(VENV) .tools .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,236 @@
+"""The embedded default stack: moto server, provisioning, gunicorn and Celery workers.
+
+``make run`` and the integration tests start the same processes through this module, and each
+start waits, with a deadline, until the process answers (or says it is ready) before going on;
+a process that dies early fails the start with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.provision import provision
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class StartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StartError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise StartError(f"{what} did not come up within {timeout:.0f}s:\n{_tail(log)}")
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own loopback URL
+            return bool(200 <= resp.status < 300)
+    except OSError:
+        return False
+
+
+def _tail(log: Path | None, lines: int = 40) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Stack:
+    """Processes of one stack; ``env`` is what every child gets on top of os.environ."""
+
+    run_dir: Path
+    port: int = 0
+    moto_port: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: list[Proc] = field(default_factory=list)
+    _worker_seq: int = 0
+
+    def __post_init__(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.moto_port = self.moto_port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "SAFETYHEATMAP_PORT": str(self.port),
+                "SAFETYHEATMAP_HOST": "127.0.0.1",
+                "SAFETYHEATMAP_AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    # --- processes ---------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str]) -> Proc:
+        log = self.run_dir / f"{name}.log"
+        handle = log.open("ab")
+        popen = subprocess.Popen(  # noqa: S603 - argv is built from our own constants
+            argv, cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        handle.close()
+        proc = Proc(name, popen, log)
+        self.procs.append(proc)
+        return proc
+
+    def start_emulator(self) -> None:
+        proc = self._spawn(
+            "moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)]
+        )
+        wait_until(lambda: http_ok(f"{self.moto_url}/moto-api/"), 30, "moto server",
+                   proc.popen, proc.log)
+
+    def provision(self) -> None:
+        provision(self.settings())
+
+    def start_web(self) -> None:
+        proc = self._spawn(
+            "web",
+            [str(BIN / "gunicorn"), "-c", str(ROOT / "web" / "gunicorn_conf.py"),
+             "web.wsgi:create()"],
+        )
+        wait_until(lambda: http_ok(f"{self.url}/healthz"), 60, "gunicorn", proc.popen, proc.log)
+
+    def start_worker(self) -> Proc:
+        self._worker_seq += 1
+        name = f"worker{self._worker_seq}"
+        proc = self._spawn(
+            name,
+            [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-n", f"{name}@%h",
+             "--without-heartbeat", "--without-gossip", "--without-mingle",
+             "--loglevel", self.settings().log_level],
+        )
+        wait_until(lambda: " ready." in proc.log.read_text(errors="replace"), 60,
+                   f"celery {name}", proc.popen, proc.log)
+        return proc
+
+    def workers(self) -> list[Proc]:
+        return [p for p in self.procs if p.name.startswith("worker") and p.popen.poll() is None]
+
+    def stop_proc(self, proc: Proc, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        if proc.popen.poll() is None:
+            try:
+                os.killpg(proc.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.popen.pid, signal.SIGKILL)
+                proc.popen.wait(5)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def start(self, workers: int = 1) -> None:
+        try:
+            self.start_emulator()
+            self.provision()
+            self.start_web()
+            for _ in range(workers):
+                self.start_worker()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        # Workers first (they finish their task), then the web, the emulator last.
+        order = {"worker": 0, "web": 1, "moto": 2}
+        for proc in sorted(list(self.procs), key=lambda p: order.get(p.name.rstrip("0123456789"), 0)):
+            self.stop_proc(proc)
+
+    def write_state(self, path: Path) -> None:
+        path.write_text(json.dumps({
+            "url": self.url, "moto_url": self.moto_url, "pid": os.getpid(),
+            "processes": {p.name: p.popen.pid for p in self.procs},
+        }, indent=2))
+
+
+def main() -> int:
+    """``make run``: start everything, print the URL, stop everything on SIGINT/SIGTERM."""
+    settings = Settings.from_env()
+    run_dir = ROOT / ".run"
+    stack = Stack(run_dir, port=settings.port)
+    stopping = {"now": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"starting: emulator on {stack.moto_url}, logs in {run_dir}/", flush=True)  # noqa: T201
+    try:
+        stack.start(workers=1)
+        stack.write_state(run_dir / "stack.json")
+        print(f"SafetyHeatmap is running at {stack.url}/  (Ctrl-C stops it)", flush=True)  # noqa: T201
+        while not stopping["now"]:
+            for proc in stack.procs:
+                if proc.popen.poll() is not None:
+                    print(f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}",  # noqa: T201
+                          flush=True)
+                    stopping["now"] = True
+            time.sleep(0.2)
+    finally:
+        print("stopping...", flush=True)  # noqa: T201
+        stack.stop()
+        (run_dir / "stack.json").unlink(missing_ok=True)
+        print("stopped", flush=True)  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Derive the tile pyramid from stored reports: only around what changed, never incremented.
+
+For each dirty partition (a base tile of 64x64 compute-zoom cells) and layer:
+
+1. Compute zoom: re-read the reports of the partition and of its neighbours within twice the
+   kernel's reach, linear-bin and smooth them, and overwrite the cells within reach of the
+   partition in the stored density tiles. The partition's own per-cell report counts overwrite
+   its block of the compute-zoom count tile.
+2. Coarser zooms: each count cell is the sum of its four children, so the dirty block of every
+   coarser count tile is re-derived from the finer one; densities there are smoothed from those
+   counts (the kernel is at most a few cells wide, so simple binning suffices).
+3. Finer zooms are never stored: the web interpolates them from the compute zoom, where the
+   kernel spans >= 2.5 cells and the density is smooth.
+
+Every value written is a pure function of the stored reports, so recomputing twice, or after a
+duplicate delivery, writes the same bytes. All tiles a run touches are read once and written
+once, which is what coalescing a burst of reports buys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from shared import density, gridcodec
+from shared.categories import ALL, CATEGORY_IDS
+from shared.storage import GridRepository, Marker, ReportRepository, StoredPoint, grid_key
+from shared.storage import parse_partition, partition_key
+from shared.tiles import TILE, WINDOWS, Pyramid, cell_ground_m, layer_key, lonlat_to_world
+from shared.tiles import world_to_lonlat
+
+APRON = 2
+"""Density tiles carry 2 cells of their neighbours on each side so the web can interpolate finer
+zooms (cubic) across tile edges without reading neighbours."""
+
+STORED = TILE + 2 * APRON
+
+
+def all_layers() -> list[str]:
+    return [layer_key(c, w) for c in (ALL, *sorted(CATEGORY_IDS)) for w in WINDOWS]
+
+
+def layers_for(category: str, occurred_at: datetime, now: datetime) -> set[str]:
+    from shared.tiles import windows_containing
+
+    return {layer_key(c, w) for c in (ALL, category) for w in windows_containing(occurred_at, now)}
+
+
+@dataclass(frozen=True)
+class Region:
+    """A rectangle of global cells at one zoom: rows [r0, r1), cols [c0, c1)."""
+
+    z: int
+    r0: int
+    c0: int
+    r1: int
+    c1: int
+
+    def grow(self, cells: int) -> Region:
+        return Region(self.z, self.r0 - cells, self.c0 - cells, self.r1 + cells, self.c1 + cells)
+
+    def clip(self) -> Region:
+        n = TILE << self.z
+        return Region(self.z, max(self.r0, 0), max(self.c0, 0), min(self.r1, n), min(self.c1, n))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.r1 - self.r0, self.c1 - self.c0
+
+    def centre_lat(self) -> float:
+        n = TILE << self.z
+        _, lat = world_to_lonlat(0.5, (self.r0 + self.r1) / 2 / n)
+        return float(lat)
+
+    def parent(self) -> Region:
+        return Region(
+            self.z - 1, self.r0 // 2, self.c0 // 2, -(-self.r1 // 2), -(-self.c1 // 2)
+        )
+
+    def tiles(self, apron: int = 0) -> list[tuple[int, int]]:
+        """Tiles (x, y) whose stored extent (with apron) intersects the region."""
+        n = 1 << self.z
+        ys = range(max((self.r0 - apron) // TILE, 0), min((self.r1 - 1 + apron) // TILE, n - 1) + 1)
+        xs = range(max((self.c0 - apron) // TILE, 0), min((self.c1 - 1 + apron) // TILE, n - 1) + 1)
+        return [(x, y) for y in ys for x in xs]
+
+
+class TileCache:
+    """Tiles read once per run, modified in memory, written once at the end."""
+
+    def __init__(self, grids: GridRepository) -> None:
+        self._grids = grids
+        self._tiles: dict[str, np.ndarray | None] = {}
+        self._dirty: set[str] = set()
+
+    def prefetch(self, keys: Iterable[str]) -> None:
+        missing = [k for k in keys if k not in self._tiles]
+        if not missing:
+            return
+        found = self._grids.get_many(missing)
+        for key in missing:
+            self._tiles[key] = gridcodec.decode(found[key][0]) if key in found else None
+
+    def get(self, key: str, shape: tuple[int, int], dtype: type) -> np.ndarray:
+        self.prefetch([key])
+        tile = self._tiles[key]
+        if tile is None:
+            tile = np.zeros(shape, dtype=dtype)
+            self._tiles[key] = tile
+        return tile
+
+    def mark(self, key: str) -> None:
+        self._dirty.add(key)
+
+    def flush(self, computed_at: str) -> int:
+        blobs = {}
+        for key in sorted(self._dirty):
+            tile = self._tiles[key]
+            assert tile is not None
+            blobs[key] = (
+                gridcodec.encode_counts(tile) if key.startswith("c#") else gridcodec.encode_density(tile)
+            )
+        self._grids.put_many(blobs, computed_at)
+        self._dirty.clear()
+        return len(blobs)
+
+
+class Recomputer:
+    def __init__(
+        self,
+        reports: ReportRepository,
+        grids: GridRepository,
+        pyramid: Pyramid,
+        min_reports: int,
+    ) -> None:
+        self._reports = reports
+        self._grids = grids
+        self._pyramid = pyramid
+        self._k = min_reports
+
+    def run(self, markers: list[Marker], now: datetime, computed_at: str) -> int:
+        """Recompute everything the markers name; returns the number of tiles written."""
+        cache = TileCache(self._grids)
+        points: dict[str, list[StoredPoint]] = {}
+        by_layer: dict[str, set[str]] = {}
+        for marker in markers:
+            for layer in marker.layers:
+                by_layer.setdefault(layer, set()).add(marker.partition)
+        for layer, partitions in sorted(by_layer.items()):
+            regions = [self._compute_zoom(cache, points, layer, p, now) for p in sorted(partitions)]
+            self._coarser(cache, layer, regions)
+        return cache.flush(computed_at)
+
+    # --- compute zoom ------------------------------------------------------------------------
+    def _compute_zoom(
+        self,
+        cache: TileCache,
+        points: dict[str, list[StoredPoint]],
+        layer: str,
+        partition: str,
+        now: datetime,
+    ) -> Region:
+        pyr = self._pyramid
+        zc = pyr.compute_zoom
+        size = pyr.partition_cells
+        _, px, py = parse_partition(partition)
+        block = Region(zc, py * size, px * size, py * size + size, px * size + size)
+        sigma = pyr.sigma_cells(zc, block.centre_lat())
+        reach = pyr.reach(sigma)
+        valid = block.grow(reach)
+        source = block.grow(2 * reach)
+
+        lon, lat = self._layer_points(points, layer, source, now)
+        n = TILE << zc
+        mx, my = lonlat_to_world(lon, lat)
+        u = mx * n - source.c0
+        v = my * n - source.r0
+        cell_km2 = (cell_ground_m(zc, block.centre_lat()) / 1000.0) ** 2
+        values = density.density(u, v, source.shape, sigma, cell_km2)
+        counts = density.simple_bin(u, v, source.shape)
+        values[~density.privacy_mask(counts, sigma, self._k)] = 0.0
+
+        inner = Region(zc, valid.r0 - source.r0, valid.c0 - source.c0, 0, 0)
+        h, w = valid.shape
+        self._write(cache, "d", layer, valid, values[inner.r0 : inner.r0 + h, inner.c0 : inner.c0 + w])
+        b = 2 * reach
+        self._write(cache, "c", layer, block, counts[b : b + size, b : b + size])
+        return block
+
+    def _layer_points(
+        self,
+        points: dict[str, list[StoredPoint]],
+        layer: str,
+        source: Region,
+        now: datetime,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        pyr = self._pyramid
+        size = pyr.partition_cells
+        category, window = layer.split("|")
+        span = WINDOWS[window]
+        since = None if span is None else now - span
+        nparts = 1 << pyr.partition_zoom
+        lon: list[float] = []
+        lat: list[float] = []
+        for qy in range(max(source.r0 // size, 0), min((source.r1 - 1) // size, nparts - 1) + 1):
+            for qx in range(max(source.c0 // size, 0), min((source.c1 - 1) // size, nparts - 1) + 1):
+                key = partition_key(pyr.partition_zoom, qx, qy)
+                if key not in points:
+                    points[key] = self._reports.points(key)
+                for p in points[key]:
+                    if category != ALL and p.category != category:
+                        continue
+                    if since is not None and p.occurred_at < since:
+                        continue
+                    lon.append(p.lon)
+                    lat.append(p.lat)
+        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+
+    # --- coarser zooms -----------------------------------------------------------------------
+    def _coarser(self, cache: TileCache, layer: str, regions: list[Region]) -> None:
+        pyr = self._pyramid
+        level = sorted(set(regions), key=lambda r: (r.r0, r.c0))
+        while level and level[0].z > 0:
+            parents = sorted({r.parent() for r in level}, key=lambda r: (r.r0, r.c0))
+            for region in parents:
+                child = Region(region.z + 1, region.r0 * 2, region.c0 * 2, region.r1 * 2, region.c1 * 2)
+                fine = self._read(cache, "c", layer, child.clip())
+                counts = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2).sum(axis=(1, 3))
+                self._write(cache, "c", layer, region.clip(), counts)
+            for region in parents:
+                sigma = pyr.sigma_cells(region.z, region.centre_lat())
+                reach = pyr.reach(sigma)
+                source = region.grow(2 * reach)
+                counts = self._read(cache, "c", layer, source)
+                cell_km2 = (cell_ground_m(region.z, region.centre_lat()) / 1000.0) ** 2
+                values = density.smooth(counts.astype(np.float64), sigma) / cell_km2
+                values[~density.privacy_mask(counts, sigma, self._k)] = 0.0
+                valid = region.grow(reach)
+                h, w = valid.shape
+                self._write(cache, "d", layer, valid, values[reach : reach + h, reach : reach + w])
+            level = parents
+
+    # --- tile access -------------------------------------------------------------------------
+    def _read(self, cache: TileCache, kind: str, layer: str, region: Region) -> np.ndarray:
+        """Counts over a region (zero outside the world and where no tile exists)."""
+        out = np.zeros(region.shape, dtype=np.int64)
+        tiles = region.tiles()
+        cache.prefetch(grid_key(kind, layer, region.z, x, y) for x, y in tiles)
+        for x, y in tiles:
+            tile = cache.get(grid_key(kind, layer, region.z, x, y), (TILE, TILE), np.int64)
+            self._copy(tile, x * TILE, y * TILE, out, region, into_tile=False)
+        return out
+
+    def _write(
+        self, cache: TileCache, kind: str, layer: str, region: Region, values: np.ndarray
+    ) -> None:
+        apron = APRON if kind == "d" else 0
+        shape = (STORED, STORED) if kind == "d" else (TILE, TILE)
+        dtype = np.float64 if kind == "d" else np.int64
+        tiles = region.tiles(apron)
+        keys = [grid_key(kind, layer, region.z, x, y) for x, y in tiles]
+        cache.prefetch(keys)
+        for (x, y), key in zip(tiles, keys, strict=True):
+            tile = cache.get(key, shape, dtype)
+            self._copy(tile, x * TILE - apron, y * TILE - apron, values, region, into_tile=True)
+            cache.mark(key)
+
+    @staticmethod
+    def _copy(
+        tile: np.ndarray,
+        tile_c0: int,
+        tile_r0: int,
+        grid: np.ndarray,
+        region: Region,
+        *,
+        into_tile: bool,
+    ) -> None:
+        th, tw = tile.shape
+        r0, r1 = max(region.r0, tile_r0), min(region.r1, tile_r0 + th)
+        c0, c1 = max(region.c0, tile_c0), min(region.c1, tile_c0 + tw)
+        if r0 >= r1 or c0 >= c1:
+            return
+        t = (slice(r0 - tile_r0, r1 - tile_r0), slice(c0 - tile_c0, c1 - tile_c0))
+        g = (slice(r0 - region.r0, r1 - region.r0), slice(c0 - region.c0, c1 - region.c0))
+        if into_tile:
+            tile[t] = grid[g]
+        else:
+            grid[g] = tile[t]
+
+
+def partitions_near(pyramid: Pyramid, lon: float, lat: float) -> str:
+    x, y = pyramid.partition_of(lon, lat)
+    return partition_key(pyramid.partition_zoom, x, y)
+
+
+def reach_cells_at(pyramid: Pyramid, z: int, lat: float) -> int:
+    return math.ceil(pyramid.reach(pyramid.sigma_cells(z, lat)))

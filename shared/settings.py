@@ -1,0 +1,177 @@
+"""One settings object, read from the environment once.
+
+Every tunable of the web service, the workers and the ops tools lives here so that production
+differs from the embedded default only by environment variables (prefix ``SAFETYHEATMAP_``).
+Handlers and tasks receive a :class:`Settings`; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+PREFIX = "SAFETYHEATMAP_"
+
+
+class SettingsError(ValueError):
+    """A variable is present but cannot be coerced; fail at start-up, not at first use."""
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def _parse_tuple(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- network -------------------------------------------------------------------------
+    host: str = _setting("127.0.0.1", "Address gunicorn binds to (0.0.0.0 in containers).")
+    port: int = _setting(8000, "Port of the web service.")
+    web_workers: int = _setting(2, "Gunicorn worker processes.")
+    web_threads: int = _setting(4, "Threads per gunicorn worker (gthread).")
+    web_timeout: int = _setting(30, "Gunicorn worker timeout in seconds.")
+    graceful_timeout: int = _setting(20, "Seconds gunicorn lets in-flight requests finish.")
+    # --- AWS -----------------------------------------------------------------------------
+    aws_region: str = _setting("us-east-1", "AWS region of the queue and tables.")
+    aws_endpoint_url: str = _setting(
+        "", "Endpoint override (the emulator). Empty: boto3 talks to AWS itself."
+    )
+    queue_name: str = _setting("safetyheatmap-reports", "SQS queue the web enqueues to.")
+    dlq_name: str = _setting("safetyheatmap-reports-dlq", "Dead-letter queue of that queue.")
+    reports_table: str = _setting("safetyheatmap-reports", "DynamoDB table of stored reports.")
+    grids_table: str = _setting("safetyheatmap-grids", "DynamoDB table of grids and markers.")
+    # --- queue semantics -----------------------------------------------------------------
+    visibility_timeout: int = _setting(
+        180, "SQS visibility timeout (s); longer than the longest task including retries."
+    )
+    max_receives: int = _setting(5, "Receives before SQS moves a message to the DLQ.")
+    wait_time_seconds: int = _setting(10, "SQS long-poll wait (s); 10-20 is cheapest idle.")
+    enqueue_timeout: float = _setting(3.0, "Seconds the web waits for SQS before a 503.")
+    # --- worker --------------------------------------------------------------------------
+    worker_concurrency: int = _setting(2, "Celery worker processes.")
+    worker_prefetch: int = _setting(4, "Messages a worker process reserves ahead.")
+    task_soft_time_limit: int = _setting(30, "Soft time limit of one task run (s).")
+    task_time_limit: int = _setting(40, "Hard time limit of one task run (s).")
+    task_max_retries: int = _setting(3, "Explicit retries of a failing task.")
+    retry_backoff_max: int = _setting(20, "Largest retry countdown (s).")
+    recompute_delay: float = _setting(
+        0.3, "Seconds a recompute waits so that a burst of reports coalesces."
+    )
+    # --- density model -------------------------------------------------------------------
+    bandwidth_m: float = _setting(200.0, "Kernel standard deviation on the ground (m).")
+    max_zoom: int = _setting(16, "Finest zoom served.")
+    privacy_min_reports: int = _setting(
+        3, "Cells backed by fewer reports within the kernel's reach are zeroed."
+    )
+    max_grid_cells: int = _setting(
+        512 * 512, "Cap on width x height of one heatmap/get answer."
+    )
+    # --- web behaviour -------------------------------------------------------------------
+    max_body_bytes: int = _setting(8192, "Largest accepted request body (bytes).")
+    cache_max_age: int = _setting(5, "Cache-Control max-age (s) of heatmap answers.")
+    static_max_age: int = _setting(300, "Cache-Control max-age (s) of the static frontend.")
+    grid_cache_ttl: float = _setting(1.0, "Seconds a grid stays in the in-process cache.")
+    grid_cache_size: int = _setting(2048, "Grids kept in the in-process cache.")
+    retry_after: int = _setting(5, "Retry-After (s) sent with a 503.")
+    frontend_dir: str = _setting("", "Static frontend folder; empty: the repo's frontend_dist.")
+    cors_origins: tuple[str, ...] = _setting((), "Origins allowed by CORS (comma-separated).")
+    base_tiles_url: str = _setting(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "Base-map tile URL the page uses."
+    )
+    base_tiles_attribution: str = _setting(
+        "© OpenStreetMap contributors", "Attribution shown for the base map."
+    )
+    log_level: str = _setting("INFO", "Log level of web and workers.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = PREFIX + f.name.upper()
+            if key not in env:
+                continue
+            raw = env[key]
+            try:
+                values[f.name] = _coerce(f.type, raw)
+            except ValueError as exc:
+                raise SettingsError(f"{key}: {exc}") from exc
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.task_time_limit <= self.task_soft_time_limit:
+            raise SettingsError("TASK_TIME_LIMIT must exceed TASK_SOFT_TIME_LIMIT")
+        longest = self.longest_task_seconds()
+        if self.visibility_timeout <= longest:
+            raise SettingsError(
+                f"VISIBILITY_TIMEOUT ({self.visibility_timeout}s) must exceed the longest task "
+                f"including retries ({longest}s)"
+            )
+        if not 0 <= self.max_zoom <= 22:
+            raise SettingsError("MAX_ZOOM must be within 0..22")
+        if self.bandwidth_m <= 0:
+            raise SettingsError("BANDWIDTH_M must be positive")
+        if self.privacy_min_reports < 1:
+            raise SettingsError("PRIVACY_MIN_REPORTS must be at least 1")
+
+    def longest_task_seconds(self) -> int:
+        """Worst case one message stays reserved: every try at the hard limit plus backoffs.
+
+        Celery retries re-publish the message, so each retry is a fresh SQS message; we still
+        keep the visibility timeout above the whole chain so no countdown outlives it.
+        """
+        return self.task_time_limit + self.retry_backoff_max
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.aws_endpoint_url or None
+
+    @property
+    def queue_names(self) -> tuple[str, str]:
+        return self.queue_name, self.dlq_name
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(env var, default, meaning) rows, for the README table and `--help`."""
+        rows = []
+        for f in fields(self):
+            default = f.default
+            if isinstance(default, tuple):
+                default = ",".join(default)
+            rows.append((PREFIX + f.name.upper(), str(default), f.metadata["doc"]))
+        return rows
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(kind: Any, raw: str) -> Any:
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    if kind == "int":
+        return int(raw.strip())
+    if kind == "float":
+        value = float(raw.strip())
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"not a finite number: {raw!r}")
+        return value
+    if kind == "bool":
+        return _parse_bool(raw)
+    if kind.startswith("tuple"):
+        return _parse_tuple(raw)
+    return raw.strip()

@@ -1,0 +1,316 @@
+"""Repositories over the two DynamoDB tables; the only module that knows item shapes.
+
+Reports table: one item per report, partitioned by a fine base tile (``pk = p#z/x/y``) so a
+recompute reads only the reports near what changed; an ``id#<id>`` guard item written in the
+same transaction makes storing idempotent by id; ``day#<date>`` items list the partitions that
+hold reports of that day, which is how rolling windows find what to recompute.
+
+Grids table: density tiles (``d#layer#z/x/y``), count tiles (``c#...``), dirty markers and the
+small coordination items (flags, lease, metadata).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.report import Report
+
+GRID_SK = "g"
+_BATCH_GET = 100
+_BATCH_WRITE = 25
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """What density needs of a report: never the description."""
+
+    lon: float
+    lat: float
+    category: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Marker:
+    partition: str
+    layers: frozenset[str]
+    seq: str
+
+
+def partition_key(z: int, x: int, y: int) -> str:
+    return f"{z}/{x}/{y}"
+
+
+def parse_partition(key: str) -> tuple[int, int, int]:
+    z, x, y = (int(part) for part in key.split("/"))
+    return z, x, y
+
+
+def grid_key(kind: str, layer: str, z: int, x: int, y: int) -> str:
+    return f"{kind}#{layer}#{z}/{x}/{y}"
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class ReportRepository:
+    def __init__(self, ddb: Any, table: str) -> None:
+        self._ddb = ddb
+        self._table = table
+
+    def store(self, report: Report, partition: str) -> bool:
+        """Write the report once; False when its id was stored before (a redelivery)."""
+        day = report.occurred_at.date().isoformat()
+        item = {
+            "pk": {"S": f"p#{partition}"},
+            "sk": {"S": report.id},
+            "lat": {"N": repr(report.lat)},
+            "lon": {"N": repr(report.lon)},
+            "category": {"S": report.category},
+            "occurred_at": {"S": report.occurred_at.isoformat()},
+            "received_at": {"S": report.received_at.isoformat()},
+        }
+        if report.description:
+            item["description"] = {"S": report.description}
+        guard = {"pk": {"S": f"id#{report.id}"}, "sk": {"S": "id"}, "partition": {"S": partition}}
+        day_item = {"pk": {"S": f"day#{day}"}, "sk": {"S": partition}}
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": guard,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {"Put": {"TableName": self._table, "Item": item}},
+                    {"Put": {"TableName": self._table, "Item": day_item}},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons", [])
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
+    def points(self, partition: str) -> list[StoredPoint]:
+        out = []
+        for item in self._query(
+            f"p#{partition}", projection="lat, lon, category, occurred_at"
+        ):
+            out.append(
+                StoredPoint(
+                    lon=float(item["lon"]["N"]),
+                    lat=float(item["lat"]["N"]),
+                    category=item["category"]["S"],
+                    occurred_at=datetime.fromisoformat(item["occurred_at"]["S"]),
+                )
+            )
+        return out
+
+    def partition_of_id(self, report_id: str) -> str | None:
+        item = self._ddb.get_item(
+            TableName=self._table, Key={"pk": {"S": f"id#{report_id}"}, "sk": {"S": "id"}}
+        ).get("Item")
+        return item["partition"]["S"] if item else None
+
+    def partitions_of_day(self, day: str) -> list[str]:
+        return [item["sk"]["S"] for item in self._query(f"day#{day}", projection="sk")]
+
+    def ids(self) -> list[str]:
+        """Every stored report id (a full scan: for tests and the rebuild command only)."""
+        out: list[str] = []
+        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk"}
+        while True:
+            page = self._ddb.scan(**kwargs)
+            out.extend(
+                item["pk"]["S"][3:] for item in page["Items"] if item["pk"]["S"].startswith("id#")
+            )
+            if "LastEvaluatedKey" not in page:
+                return out
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def partitions(self) -> list[str]:
+        """Every partition holding reports (a full scan: for rebuilds only)."""
+        seen: set[str] = set()
+        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk"}
+        while True:
+            page = self._ddb.scan(**kwargs)
+            for item in page["Items"]:
+                if item["pk"]["S"].startswith("p#"):
+                    seen.add(item["pk"]["S"][2:])
+            if "LastEvaluatedKey" not in page:
+                return sorted(seen)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _query(self, pk: str, projection: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ProjectionExpression": projection,
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            yield from page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class GridRepository:
+    def __init__(self, ddb: Any, table: str) -> None:
+        self._ddb = ddb
+        self._table = table
+
+    # --- grids ---------------------------------------------------------------------------
+    def get_many(self, keys: Iterable[str]) -> dict[str, tuple[bytes, str]]:
+        """{key: (blob, computed_at)} for the keys that exist."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, tuple[bytes, str]] = {}
+        for start in range(0, len(wanted), _BATCH_GET):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"pk": {"S": k}, "sk": {"S": GRID_SK}} for k in wanted[start : start + _BATCH_GET]],
+                    "ProjectionExpression": "pk, g, computed_at",
+                }
+            }
+            for attempt in range(8):
+                page = self._ddb.batch_get_item(RequestItems=request)
+                for item in page["Responses"].get(self._table, []):
+                    found[item["pk"]["S"]] = (item["g"]["B"], item["computed_at"]["S"])
+                request = page.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError("DynamoDB left keys unprocessed after retries")
+        return found
+
+    def put_many(self, blobs: dict[str, bytes], computed_at: str) -> None:
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": key},
+                        "sk": {"S": GRID_SK},
+                        "g": {"B": blob},
+                        "computed_at": {"S": computed_at},
+                    }
+                }
+            }
+            for key, blob in blobs.items()
+        ]
+        for start in range(0, len(requests), _BATCH_WRITE):
+            pending: dict[str, Any] = {self._table: requests[start : start + _BATCH_WRITE]}
+            for attempt in range(8):
+                page = self._ddb.batch_write_item(RequestItems=pending)
+                pending = page.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError("DynamoDB left writes unprocessed after retries")
+
+    # --- dirty markers ---------------------------------------------------------------------
+    def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": "dirty"}, "sk": {"S": partition}},
+            UpdateExpression="SET seq = :seq ADD layers :layers",
+            ExpressionAttributeValues={
+                ":seq": {"S": uuid.uuid4().hex},
+                ":layers": {"SS": sorted(set(layers))},
+            },
+        )
+
+    def dirty_markers(self, limit: int = 500) -> list[Marker]:
+        page = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "dirty"}},
+            Limit=limit,
+        )
+        return [
+            Marker(item["sk"]["S"], frozenset(item["layers"]["SS"]), item["seq"]["S"])
+            for item in page["Items"]
+        ]
+
+    def clear_marker(self, marker: Marker) -> None:
+        """Delete only if no report marked it again meanwhile (its seq would differ)."""
+        try:
+            self._ddb.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": "dirty"}, "sk": {"S": marker.partition}},
+                ConditionExpression="seq = :seq",
+                ExpressionAttributeValues={":seq": {"S": marker.seq}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    # --- coordination ----------------------------------------------------------------------
+    def acquire(self, name: str, ttl_s: float, owner: str) -> bool:
+        """A flag or lease that expires by itself, so a killed holder never blocks for long."""
+        now = time.time()
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": "flag"},
+                    "sk": {"S": name},
+                    "owner": {"S": owner},
+                    "expires": {"N": f"{now + ttl_s:.3f}"},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR expires < :now",
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def release(self, name: str, owner: str | None = None) -> None:
+        kwargs: dict[str, Any] = {}
+        if owner is not None:
+            kwargs = {
+                "ConditionExpression": "#o = :owner",
+                "ExpressionAttributeNames": {"#o": "owner"},
+                "ExpressionAttributeValues": {":owner": {"S": owner}},
+            }
+        try:
+            self._ddb.delete_item(
+                TableName=self._table, Key={"pk": {"S": "flag"}, "sk": {"S": name}}, **kwargs
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def get_meta(self, name: str) -> str | None:
+        item = self._ddb.get_item(
+            TableName=self._table, Key={"pk": {"S": "meta"}, "sk": {"S": name}}
+        ).get("Item")
+        return item["value"]["S"] if item else None
+
+    def put_meta(self, name: str, value: str) -> None:
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={"pk": {"S": "meta"}, "sk": {"S": name}, "value": {"S": value}},
+        )
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

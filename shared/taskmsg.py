@@ -1,0 +1,67 @@
+"""Celery task messages written directly, as kombu's SQS transport would write them.
+
+The web service sends with its own boto3 client instead of through a Celery producer: it keeps
+the acknowledgement path short with strict timeouts (a 503 fast when SQS is down), it can batch
+several messages per SendMessageBatch, and the same body can be sent by an EventBridge schedule
+(the rolling-windows trigger) with no Celery process involved. The worker consumes these with
+stock Celery; an integration test proves the format round-trips.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+STORE_REPORT = "safetyheatmap.store_report"
+RECOMPUTE = "safetyheatmap.recompute"
+ROLL_WINDOWS = "safetyheatmap.roll_windows"
+
+
+def celery_body(
+    task: str,
+    args: list[Any],
+    queue: str,
+    *,
+    task_id: str | None = None,
+    headers: dict[str, Any] | None = None,
+) -> str:
+    """The SQS MessageBody of one Celery (protocol 2, JSON) task message."""
+    tid = task_id or str(uuid.uuid4())
+    payload = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None,
+                                     "chord": None}], separators=(",", ":"))
+    envelope = {
+        "body": base64.b64encode(payload.encode()).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": {
+            "lang": "py",
+            "task": task,
+            "id": tid,
+            "shadow": None,
+            "eta": None,
+            "expires": None,
+            "group": None,
+            "group_index": None,
+            "retries": 0,
+            "timelimit": [None, None],
+            "root_id": tid,
+            "parent_id": None,
+            "argsrepr": "",
+            "kwargsrepr": "",
+            "origin": "safetyheatmap-web",
+            "ignore_result": True,
+            **(headers or {}),
+        },
+        "properties": {
+            "correlation_id": tid,
+            "reply_to": "",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": queue},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return base64.b64encode(json.dumps(envelope, separators=(",", ":")).encode()).decode()

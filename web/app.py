@@ -1,0 +1,55 @@
+"""The Falcon application factory: collaborators come in, nothing is built from globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import falcon
+
+from shared.settings import Settings
+from shared.tiles import Pyramid
+from web import errors
+from web.grids import GridReader
+from web.middleware import CacheHeaders, RequestId, SecurityHeaders
+from web.resources.health import HealthResource, ReadyResource
+from web.resources.heatmap import HeatmapResource, TileResource
+from web.resources.meta import CategoriesResource, ConfigResource
+from web.resources.reports import Enqueue, ReportResource
+from web.static import StaticFiles
+
+API = "/api/safetyheatmap"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(
+    settings: Settings,
+    enqueue: Enqueue,
+    reader: GridReader,
+    ready_checks: dict[str, Callable[[], None]],
+    clock: Callable[[], datetime],
+) -> falcon.App:
+    middleware: list[object] = [RequestId(), SecurityHeaders(), CacheHeaders(settings)]
+    if settings.cors_origins:
+        middleware.append(
+            falcon.CORSMiddleware(allow_origins=list(settings.cors_origins))
+        )
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = True
+    app.resp_options.secure_cookies_by_default = True
+    errors.install(app, settings.retry_after)
+
+    pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
+    app.add_route(f"{API}/report/add", ReportResource(enqueue, clock, settings.max_body_bytes))
+    app.add_route(f"{API}/categories", CategoriesResource())
+    app.add_route(f"{API}/config", ConfigResource(settings))
+    app.add_route(
+        f"{API}/heatmap/get", HeatmapResource(reader, pyramid, settings.max_grid_cells)
+    )
+    app.add_route(f"{API}/heatmap/tiles/{{z:int}}/{{x:int}}/{{y}}.png", TileResource(reader, pyramid))
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(ready_checks))
+    frontend = Path(settings.frontend_dir) if settings.frontend_dir else REPO_ROOT / "frontend_dist"
+    app.add_sink(StaticFiles(frontend), prefix=r"/(?!api/)")
+    return app

@@ -1,0 +1,145 @@
+"""Read stored density tiles through an in-process cache; never compute from reports.
+
+Zooms up to the compute zoom are stored; finer zooms are interpolated (cubic) from the stored
+compute-zoom tile, which carries a 2-cell apron so interpolation is seamless across tile edges.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from shared import gridcodec
+from shared.pyramid import APRON
+from shared.storage import GridRepository, grid_key
+from shared.tiles import TILE, Pyramid
+
+_MISSING = (b"", "")
+
+
+@dataclass(frozen=True)
+class Tile:
+    values: np.ndarray | None
+    computed_at: str | None
+
+
+class BlobCache:
+    """A small LRU with a TTL: grids change only when a worker recomputes them."""
+
+    def __init__(
+        self,
+        grids: GridRepository,
+        ttl: float,
+        size: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._grids = grids
+        self._ttl = ttl
+        self._size = size
+        self._clock = clock
+        self._items: OrderedDict[str, tuple[float, tuple[bytes, str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[bytes, str]]:
+        now = self._clock()
+        out: dict[str, tuple[bytes, str]] = {}
+        missing = []
+        with self._lock:
+            for key in keys:
+                hit = self._items.get(key)
+                if hit is not None and now - hit[0] < self._ttl:
+                    self._items.move_to_end(key)
+                    out[key] = hit[1]
+                else:
+                    missing.append(key)
+        if missing:
+            found = self._grids.get_many(missing)
+            with self._lock:
+                for key in missing:
+                    value = found.get(key, _MISSING)
+                    out[key] = value
+                    self._items[key] = (now, value)
+                    self._items.move_to_end(key)
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return {k: v for k, v in out.items() if v is not _MISSING and v[0]}
+
+
+class GridReader:
+    def __init__(self, cache: BlobCache, pyramid: Pyramid) -> None:
+        self._cache = cache
+        self._pyramid = pyramid
+
+    def tiles(self, layer: str, z: int, coords: list[tuple[int, int]]) -> dict[tuple[int, int], Tile]:
+        zc = min(z, self._pyramid.compute_zoom)
+        dz = z - zc
+        sources = {(x >> dz, y >> dz) for x, y in coords}
+        keys = {src: grid_key("d", layer, zc, *src) for src in sources}
+        blobs = self._cache.get_many(list(keys.values()))
+        decoded: dict[tuple[int, int], tuple[np.ndarray, str]] = {}
+        for src, key in keys.items():
+            if key in blobs:
+                blob, computed_at = blobs[key]
+                decoded[src] = (gridcodec.decode(blob), computed_at)
+        out = {}
+        for x, y in coords:
+            hit = decoded.get((x >> dz, y >> dz))
+            if hit is None:
+                out[(x, y)] = Tile(None, None)
+                continue
+            grid, computed_at = hit
+            if dz == 0:
+                values = grid[APRON:-APRON, APRON:-APRON]
+            else:
+                values = upsample(grid, dz, x - ((x >> dz) << dz), y - ((y >> dz) << dz))
+            out[(x, y)] = Tile(values if values.any() else None, computed_at)
+        return out
+
+    def region(
+        self, layer: str, z: int, r0: int, c0: int, r1: int, c1: int
+    ) -> tuple[np.ndarray, str | None]:
+        """Values over global cells [r0, r1) x [c0, c1) at zoom z, and the newest computed_at."""
+        out = np.zeros((r1 - r0, c1 - c0), dtype=np.float64)
+        coords = [
+            (x, y)
+            for y in range(r0 // TILE, (r1 - 1) // TILE + 1)
+            for x in range(c0 // TILE, (c1 - 1) // TILE + 1)
+        ]
+        newest: str | None = None
+        for (x, y), tile in self.tiles(layer, z, coords).items():
+            if tile.computed_at and (newest is None or tile.computed_at > newest):
+                newest = tile.computed_at
+            if tile.values is None:
+                continue
+            tr0, tc0 = y * TILE, x * TILE
+            rr0, rr1 = max(r0, tr0), min(r1, tr0 + TILE)
+            cc0, cc1 = max(c0, tc0), min(c1, tc0 + TILE)
+            out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = tile.values[
+                rr0 - tr0 : rr1 - tr0, cc0 - tc0 : cc1 - tc0
+            ]
+        return out, newest
+
+
+def upsample(grid: np.ndarray, dz: int, sub_x: int, sub_y: int) -> np.ndarray:
+    """The TILE x TILE cells of a tile dz zooms below a stored tile (with apron).
+
+    Cubic interpolation of a density smooth at >= 2.5 cells per sigma; cells whose nearest
+    stored cell was zeroed for privacy stay zero, so interpolation cannot reveal them.
+    """
+    factor = 1 << dz
+    span = TILE / factor
+    centres = (np.arange(TILE) + 0.5) / factor
+    rows = sub_y * span + centres - 0.5 + APRON
+    cols = sub_x * span + centres - 0.5 + APRON
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    values = ndimage.map_coordinates(grid, [rr, cc], order=3, mode="nearest")
+    nearest = grid[np.clip(np.rint(rr).astype(int), 0, grid.shape[0] - 1),
+                   np.clip(np.rint(cc).astype(int), 0, grid.shape[1] - 1)]
+    values[nearest <= 0] = 0.0
+    return np.maximum(values, 0.0)

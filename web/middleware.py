@@ -1,0 +1,68 @@
+"""Cross-cutting response headers: caching, security, request ids, CORS."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import falcon
+
+from shared.settings import Settings
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class CacheHeaders:
+    """Cache-Control from settings, only on successful GET/HEAD; everything else no-store.
+
+    Resources name their cache class in ``resp.context.cache``: ``"data"`` (grids, lists),
+    ``"static"`` (hashed assets), ``"revalidate"`` (the page itself) or nothing.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._policies = {
+            "data": f"public, max-age={settings.cache_max_age}",
+            "static": f"public, max-age={settings.static_max_age}",
+            "revalidate": "no-cache",
+        }
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        status = resp.status_code
+        ok = req_succeeded and (200 <= status < 300 or status == 304)
+        policy = self._policies.get(resp.context.get("cache", "")) if ok else None
+        if req.method in ("GET", "HEAD") and policy:
+            resp.set_header("Cache-Control", policy)
+        else:
+            resp.set_header("Cache-Control", "no-store")
+
+
+class SecurityHeaders:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        resp.set_header("Content-Security-Policy", CSP)
+        resp.set_header("X-Content-Type-Options", "nosniff")
+        resp.set_header("X-Frame-Options", "DENY")
+        resp.set_header("Referrer-Policy", "strict-origin-when-cross-origin")
+        resp.set_header("Cross-Origin-Opener-Policy", "same-origin")
+
+
+class RequestId:
+    """Carries a request id from the client (or a fresh one) into logs and the task message."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        raw = req.get_header("X-Request-Id") or ""
+        req.context.request_id = raw if 0 < len(raw) <= 64 and raw.isprintable() else uuid.uuid4().hex
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        rid = req.context.get("request_id")
+        if rid:
+            resp.set_header("X-Request-Id", rid)

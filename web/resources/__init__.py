@@ -1,0 +1,1 @@
+"""HTTP resources; each takes its collaborators in ``__init__``."""

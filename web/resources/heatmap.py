@@ -1,0 +1,167 @@
+"""Heatmap reads: a grid for a bounding box, and PNG tiles. Both only read stored grids."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import falcon
+import numpy as np
+
+from shared import render
+from shared.categories import ALL, CATEGORY_IDS
+from shared.tiles import TILE, WINDOWS, Pyramid, layer_key, lonlat_to_world, tile_center_lat
+from shared.tiles import world_to_lonlat
+from web.errors import BadRequest
+from web.grids import GridReader
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def _send(req: falcon.Request, resp: falcon.Response, body: bytes, content_type: str) -> None:
+    """Body with a strong ETag, or 304 when the client already holds it."""
+    etag = _etag(body)
+    resp.etag = etag
+    resp.context.cache = "data"
+    if req.if_none_match and any(
+        tag == "*" or tag == etag.strip('"') for tag in req.if_none_match
+    ):
+        resp.status = falcon.HTTP_304
+        return
+    resp.content_type = content_type
+    resp.data = body
+
+
+def _layer(req: falcon.Request) -> tuple[str, str]:
+    category = req.get_param("category") or ALL
+    if category != ALL and category not in CATEGORY_IDS:
+        raise BadRequest("category must be 'all' or one of " + ", ".join(sorted(CATEGORY_IDS)),
+                         field="category")
+    window = req.get_param("window") or "all"
+    if window not in WINDOWS:
+        raise BadRequest("window must be one of " + ", ".join(WINDOWS), field="window")
+    return category, window
+
+
+class HeatmapResource:
+    def __init__(self, reader: GridReader, pyramid: Pyramid, max_cells: int) -> None:
+        self._reader = reader
+        self._pyramid = pyramid
+        self._max_cells = max_cells
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        west, south, east, north = self._bbox(req.get_param("bbox"))
+        category, window = _layer(req)
+        zoom = self._zoom(req.get_param("zoom"), west, south, east, north)
+        n = TILE << zoom
+        mx0, my0 = lonlat_to_world(np.array([west]), np.array([north]))
+        mx1, my1 = lonlat_to_world(np.array([east]), np.array([south]))
+        c0, r0 = int(math.floor(mx0[0] * n)), int(math.floor(my0[0] * n))
+        c1 = max(int(math.ceil(mx1[0] * n)), c0 + 1)
+        r1 = max(int(math.ceil(my1[0] * n)), r0 + 1)
+        c1, r1 = min(c1, n), min(r1, n)
+        values, computed_at = self._reader.region(layer_key(category, window), zoom, r0, c0, r1, c1)
+        lat_mid = (south + north) / 2
+        bandwidth = self._pyramid.bandwidth_used_m(zoom, lat_mid)
+        low, high = render.scale_for(bandwidth)
+        w_lon, n_lat = world_to_lonlat(c0 / n, r0 / n)
+        e_lon, s_lat = world_to_lonlat(c1 / n, r1 / n)
+        peak = float(values.max(initial=0.0))
+        body = {
+            "bbox": [round(float(w_lon), 7), round(float(s_lat), 7),
+                     round(float(e_lon), 7), round(float(n_lat), 7)],
+            "zoom": zoom,
+            "width": c1 - c0,
+            "height": r1 - r0,
+            "values": _rounded(values),
+            "unit": "reports/km2",
+            "bandwidth_m": round(bandwidth, 3),
+            "computed_at": computed_at,
+            "category": category,
+            "window": window,
+            "max_value": _sig(peak),
+            "scale": {"min": _sig(low), "max": _sig(high)},
+        }
+        _send(req, resp, json.dumps(body, separators=(",", ":")).encode(), falcon.MEDIA_JSON)
+
+    def _bbox(self, raw: str | None) -> tuple[float, float, float, float]:
+        if not raw:
+            raise BadRequest("bbox is required: minLon,minLat,maxLon,maxLat", field="bbox")
+        try:
+            west, south, east, north = (float(part) for part in raw.split(","))
+        except ValueError:
+            raise BadRequest("bbox must be four numbers: minLon,minLat,maxLon,maxLat",
+                             field="bbox") from None
+        if not all(math.isfinite(v) for v in (west, south, east, north)):
+            raise BadRequest("bbox values must be finite", field="bbox")
+        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+            raise BadRequest("bbox must satisfy -180 <= minLon < maxLon <= 180 and "
+                             "-90 <= minLat < maxLat <= 90", field="bbox")
+        return west, south, east, north
+
+    def _zoom(self, raw: str | None, west: float, south: float, east: float, north: float) -> int:
+        def cells(z: int) -> int:
+            n = TILE << z
+            mx0, my0 = lonlat_to_world(np.array([west]), np.array([north]))
+            mx1, my1 = lonlat_to_world(np.array([east]), np.array([south]))
+            w = math.ceil(mx1[0] * n) - math.floor(mx0[0] * n)
+            h = math.ceil(my1[0] * n) - math.floor(my0[0] * n)
+            return max(w, 1) * max(h, 1)
+
+        max_zoom = self._pyramid.max_zoom
+        if raw is None or raw == "":
+            for z in range(max_zoom, -1, -1):
+                if cells(z) <= self._max_cells:
+                    return z
+            return 0
+        try:
+            zoom = int(raw)
+        except ValueError:
+            raise BadRequest("zoom must be an integer", field="zoom") from None
+        if not 0 <= zoom <= max_zoom:
+            raise BadRequest(f"zoom must be between 0 and {max_zoom}", field="zoom")
+        if cells(zoom) > self._max_cells:
+            raise BadRequest(
+                f"bbox at zoom {zoom} spans {cells(zoom)} cells, more than the cap of "
+                f"{self._max_cells}; use a lower zoom or a smaller bbox, or omit zoom",
+                field="bbox",
+            )
+        return zoom
+
+
+class TileResource:
+    def __init__(self, reader: GridReader, pyramid: Pyramid) -> None:
+        self._reader = reader
+        self._pyramid = pyramid
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, z: int, x: int, y: str) -> None:
+        if not y.isdigit():
+            raise falcon.HTTPNotFound()
+        ty = int(y)
+        if not 0 <= z <= self._pyramid.max_zoom or not (0 <= x < (1 << z) and ty < (1 << z)):
+            raise falcon.HTTPNotFound(description="no such tile")
+        category, window = _layer(req)
+        tile = self._reader.tiles(layer_key(category, window), z, [(x, ty)])[(x, ty)]
+        if tile.values is None:
+            body = render.transparent_tile()
+        else:
+            bandwidth = self._pyramid.bandwidth_used_m(z, tile_center_lat(z, ty))
+            low, high = render.scale_for(bandwidth)
+            body = render.encode_png(render.colorize(tile.values, low, high))
+        _send(req, resp, body, "image/png")
+
+
+def _sig(value: float, digits: int = 4) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+def _rounded(values: np.ndarray) -> list[list[float]]:
+    """Four significant digits relative to the peak keeps answers small without losing shape."""
+    peak = float(values.max(initial=0.0))
+    if peak <= 0:
+        return np.zeros(values.shape).tolist()  # type: ignore[no-any-return]
+    decimals = max(0, 4 - int(math.floor(math.log10(peak))) - 1)
+    return np.round(values, decimals).tolist()  # type: ignore[no-any-return]

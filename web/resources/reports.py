@@ -1,0 +1,51 @@
+"""POST /api/safetyheatmap/report/add: validate, enqueue, and only then acknowledge."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+import falcon
+
+from shared.report import Report, parse_submission, validate_idempotency_key
+from web.errors import BodyTooLarge, MalformedJSON, UnsupportedMediaType
+
+
+class Enqueue(Protocol):
+    def __call__(self, report: Report, request_id: str) -> None: ...
+
+
+class ReportResource:
+    def __init__(self, enqueue: Enqueue, clock: Callable[[], datetime], max_body: int) -> None:
+        self._enqueue = enqueue
+        self._clock = clock
+        self._max_body = max_body
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = self._read_json(req)
+        key = validate_idempotency_key(req.get_header("Idempotency-Key"))
+        report = parse_submission(body, now=self._clock(), idempotency_key=key)
+        self._enqueue(report, req.context.request_id)
+        resp.status = falcon.HTTP_202
+        resp.media = {"id": report.id, "status": "queued"}
+
+    def _read_json(self, req: falcon.Request) -> object:
+        length = req.content_length
+        if length is not None and length > self._max_body:
+            raise BodyTooLarge(f"the body must be at most {self._max_body} bytes")
+        media_type = (req.content_type or "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise UnsupportedMediaType("send the report as application/json")
+        raw = req.bounded_stream.read(self._max_body + 1)
+        if len(raw) > self._max_body:
+            raise BodyTooLarge(f"the body must be at most {self._max_body} bytes")
+        try:
+            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedJSON("the body is not valid JSON") from exc
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")

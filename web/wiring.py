@@ -1,0 +1,38 @@
+"""Build the real collaborators from settings; the only place web code touches boto3."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import falcon
+
+from shared import aws
+from shared.settings import Settings
+from shared.storage import GridRepository
+from shared.tiles import Pyramid
+from web.app import create_app
+from web.enqueue import SqsEnqueuer
+from web.grids import BlobCache, GridReader
+
+
+def build_app(settings: Settings) -> falcon.App:
+    sqs = aws.client(settings, "sqs", timeout=settings.enqueue_timeout, attempts=2)
+    ddb = aws.client(settings, "dynamodb", timeout=3.0, attempts=3)
+    enqueue = SqsEnqueuer(sqs, settings.queue_name)
+    grids = GridRepository(ddb, settings.grids_table)
+    reader = GridReader(
+        BlobCache(grids, settings.grid_cache_ttl, settings.grid_cache_size),
+        Pyramid(settings.bandwidth_m, settings.max_zoom),
+    )
+
+    def tables() -> None:
+        for table in (settings.reports_table, settings.grids_table):
+            ddb.describe_table(TableName=table)
+
+    return create_app(
+        settings,
+        enqueue=enqueue,
+        reader=reader,
+        ready_checks={"queue": enqueue.ping, "tables": tables},
+        clock=lambda: datetime.now(UTC),
+    )

@@ -1,0 +1,1 @@
+"""Celery workers: store reports and derive density grids from them."""
