@@ -6,19 +6,18 @@ import argparse
 import json
 import sys
 
+from shared.provision import provision
 from shared.settings import Settings
 
 
 def _init(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.provision import provision
-
-    print(json.dumps(provision(settings), indent=2))  # noqa: T201
+    print(json.dumps(provision(settings), indent=2))
     return 0
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
     for name, default, doc in settings.describe():
-        print(f"{name}={default}\n    {doc}")  # noqa: T201
+        print(f"{name}={default}\n    {doc}")
     return 0
 
 

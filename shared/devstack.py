@@ -7,6 +7,7 @@ a process that dies early fails the start with the tail of its log.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,7 +38,13 @@ def free_port() -> int:
         return port
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -120,8 +127,13 @@ class Stack:
         log = self.run_dir / f"{name}.log"
         handle = log.open("ab")
         popen = subprocess.Popen(  # noqa: S603 - argv is built from our own constants
-            argv, cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         handle.close()
         proc = Proc(name, popen, log)
@@ -132,8 +144,9 @@ class Stack:
         proc = self._spawn(
             "moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)]
         )
-        wait_until(lambda: http_ok(f"{self.moto_url}/moto-api/"), 30, "moto server",
-                   proc.popen, proc.log)
+        wait_until(
+            lambda: http_ok(f"{self.moto_url}/moto-api/"), 30, "moto server", proc.popen, proc.log
+        )
 
     def provision(self) -> None:
         provision(self.settings())
@@ -141,8 +154,12 @@ class Stack:
     def start_web(self) -> None:
         proc = self._spawn(
             "web",
-            [str(BIN / "gunicorn"), "-c", str(ROOT / "web" / "gunicorn_conf.py"),
-             "web.wsgi:create()"],
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "web" / "gunicorn_conf.py"),
+                "web.wsgi:create()",
+            ],
         )
         wait_until(lambda: http_ok(f"{self.url}/healthz"), 60, "gunicorn", proc.popen, proc.log)
 
@@ -151,12 +168,27 @@ class Stack:
         name = f"worker{self._worker_seq}"
         proc = self._spawn(
             name,
-            [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "-n", f"{name}@%h",
-             "--without-heartbeat", "--without-gossip", "--without-mingle",
-             "--loglevel", self.settings().log_level],
+            [
+                str(BIN / "celery"),
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "-n",
+                f"{name}@%h",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                self.settings().log_level,
+            ],
         )
-        wait_until(lambda: " ready." in proc.log.read_text(errors="replace"), 60,
-                   f"celery {name}", proc.popen, proc.log)
+        wait_until(
+            lambda: " ready." in proc.log.read_text(errors="replace"),
+            60,
+            f"celery {name}",
+            proc.popen,
+            proc.log,
+        )
         return proc
 
     def workers(self) -> list[Proc]:
@@ -164,10 +196,8 @@ class Stack:
 
     def stop_proc(self, proc: Proc, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         if proc.popen.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.popen.pid, sig)
-            except ProcessLookupError:
-                pass
             try:
                 proc.popen.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -190,14 +220,23 @@ class Stack:
     def stop(self) -> None:
         # Workers first (they finish their task), then the web, the emulator last.
         order = {"worker": 0, "web": 1, "moto": 2}
-        for proc in sorted(list(self.procs), key=lambda p: order.get(p.name.rstrip("0123456789"), 0)):
+        for proc in sorted(
+            list(self.procs), key=lambda p: order.get(p.name.rstrip("0123456789"), 0)
+        ):
             self.stop_proc(proc)
 
     def write_state(self, path: Path) -> None:
-        path.write_text(json.dumps({
-            "url": self.url, "moto_url": self.moto_url, "pid": os.getpid(),
-            "processes": {p.name: p.popen.pid for p in self.procs},
-        }, indent=2))
+        path.write_text(
+            json.dumps(
+                {
+                    "url": self.url,
+                    "moto_url": self.moto_url,
+                    "pid": os.getpid(),
+                    "processes": {p.name: p.popen.pid for p in self.procs},
+                },
+                indent=2,
+            )
+        )
 
 
 def main() -> int:
@@ -212,23 +251,25 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    print(f"starting: emulator on {stack.moto_url}, logs in {run_dir}/", flush=True)  # noqa: T201
+    print(f"starting: emulator on {stack.moto_url}, logs in {run_dir}/", flush=True)
     try:
         stack.start(workers=1)
         stack.write_state(run_dir / "stack.json")
-        print(f"SafetyHeatmap is running at {stack.url}/  (Ctrl-C stops it)", flush=True)  # noqa: T201
+        print(f"SafetyHeatmap is running at {stack.url}/  (Ctrl-C stops it)", flush=True)
         while not stopping["now"]:
             for proc in stack.procs:
                 if proc.popen.poll() is not None:
-                    print(f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}",  # noqa: T201
-                          flush=True)
+                    print(
+                        f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}",
+                        flush=True,
+                    )
                     stopping["now"] = True
             time.sleep(0.2)
     finally:
-        print("stopping...", flush=True)  # noqa: T201
+        print("stopping...", flush=True)
         stack.stop()
         (run_dir / "stack.json").unlink(missing_ok=True)
-        print("stopped", flush=True)  # noqa: T201
+        print("stopped", flush=True)
     return 0
 
 

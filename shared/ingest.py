@@ -96,12 +96,10 @@ def recompute(
         grids.release(LEASE, owner)
 
 
-def roll_windows(
-    reports: ReportRepository, grids: GridRepository, now: datetime
-) -> int:
+def roll_windows(reports: ReportRepository, grids: GridRepository, now: datetime) -> int:
     """Mark partitions whose reports left a window since the last roll; returns their count."""
     last_raw = grids.get_meta("rolled_at")
-    last = datetime.fromisoformat(last_raw) if last_raw else now - timedelta(hours=1)
+    last = datetime.fromisoformat(last_raw) if last_raw else now - timedelta(days=1)
     marked = 0
     for window, span in WINDOWS.items():
         if span is None:

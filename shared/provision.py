@@ -21,9 +21,9 @@ def provision(settings: Settings) -> dict[str, str]:
     dlq_url = sqs.create_queue(
         QueueName=settings.dlq_name, Attributes={"MessageRetentionPeriod": "1209600"}
     )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     attributes = {
         "VisibilityTimeout": str(settings.visibility_timeout),
         "ReceiveMessageWaitTimeSeconds": str(settings.wait_time_seconds),
@@ -62,4 +62,6 @@ def _ensure_table(ddb: Any, name: str) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceInUseException":
             raise
-    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ddb.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )

@@ -19,7 +19,6 @@ once, which is what coalescing a burst of reports buys.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,10 +27,25 @@ import numpy as np
 
 from shared import density, gridcodec
 from shared.categories import ALL, CATEGORY_IDS
-from shared.storage import GridRepository, Marker, ReportRepository, StoredPoint, grid_key
-from shared.storage import parse_partition, partition_key
-from shared.tiles import TILE, WINDOWS, Pyramid, cell_ground_m, layer_key, lonlat_to_world
-from shared.tiles import world_to_lonlat
+from shared.storage import (
+    GridRepository,
+    Marker,
+    ReportRepository,
+    StoredPoint,
+    grid_key,
+    parse_partition,
+    partition_key,
+)
+from shared.tiles import (
+    TILE,
+    WINDOWS,
+    Pyramid,
+    cell_ground_m,
+    layer_key,
+    lonlat_to_world,
+    windows_containing,
+    world_to_lonlat,
+)
 
 APRON = 2
 """Density tiles carry 2 cells of their neighbours on each side so the web can interpolate finer
@@ -45,8 +59,6 @@ def all_layers() -> list[str]:
 
 
 def layers_for(category: str, occurred_at: datetime, now: datetime) -> set[str]:
-    from shared.tiles import windows_containing
-
     return {layer_key(c, w) for c in (ALL, category) for w in windows_containing(occurred_at, now)}
 
 
@@ -77,9 +89,7 @@ class Region:
         return float(lat)
 
     def parent(self) -> Region:
-        return Region(
-            self.z - 1, self.r0 // 2, self.c0 // 2, -(-self.r1 // 2), -(-self.c1 // 2)
-        )
+        return Region(self.z - 1, self.r0 // 2, self.c0 // 2, -(-self.r1 // 2), -(-self.c1 // 2))
 
     def tiles(self, apron: int = 0) -> list[tuple[int, int]]:
         """Tiles (x, y) whose stored extent (with apron) intersects the region."""
@@ -122,7 +132,9 @@ class TileCache:
             tile = self._tiles[key]
             assert tile is not None
             blobs[key] = (
-                gridcodec.encode_counts(tile) if key.startswith("c#") else gridcodec.encode_density(tile)
+                gridcodec.encode_counts(tile)
+                if key.startswith("c#")
+                else gridcodec.encode_density(tile)
             )
         self._grids.put_many(blobs, computed_at)
         self._dirty.clear()
@@ -186,7 +198,9 @@ class Recomputer:
 
         inner = Region(zc, valid.r0 - source.r0, valid.c0 - source.c0, 0, 0)
         h, w = valid.shape
-        self._write(cache, "d", layer, valid, values[inner.r0 : inner.r0 + h, inner.c0 : inner.c0 + w])
+        self._write(
+            cache, "d", layer, valid, values[inner.r0 : inner.r0 + h, inner.c0 : inner.c0 + w]
+        )
         b = 2 * reach
         self._write(cache, "c", layer, block, counts[b : b + size, b : b + size])
         return block
@@ -207,12 +221,14 @@ class Recomputer:
         lon: list[float] = []
         lat: list[float] = []
         for qy in range(max(source.r0 // size, 0), min((source.r1 - 1) // size, nparts - 1) + 1):
-            for qx in range(max(source.c0 // size, 0), min((source.c1 - 1) // size, nparts - 1) + 1):
+            for qx in range(
+                max(source.c0 // size, 0), min((source.c1 - 1) // size, nparts - 1) + 1
+            ):
                 key = partition_key(pyr.partition_zoom, qx, qy)
                 if key not in points:
                     points[key] = self._reports.points(key)
                 for p in points[key]:
-                    if category != ALL and p.category != category:
+                    if category not in (ALL, p.category):
                         continue
                     if since is not None and p.occurred_at < since:
                         continue
@@ -227,7 +243,9 @@ class Recomputer:
         while level and level[0].z > 0:
             parents = sorted({r.parent() for r in level}, key=lambda r: (r.r0, r.c0))
             for region in parents:
-                child = Region(region.z + 1, region.r0 * 2, region.c0 * 2, region.r1 * 2, region.c1 * 2)
+                child = Region(
+                    region.z + 1, region.r0 * 2, region.c0 * 2, region.r1 * 2, region.c1 * 2
+                )
                 fine = self._read(cache, "c", layer, child.clip())
                 counts = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2).sum(axis=(1, 3))
                 self._write(cache, "c", layer, region.clip(), counts)
@@ -290,12 +308,3 @@ class Recomputer:
             tile[t] = grid[g]
         else:
             grid[g] = tile[t]
-
-
-def partitions_near(pyramid: Pyramid, lon: float, lat: float) -> str:
-    x, y = pyramid.partition_of(lon, lat)
-    return partition_key(pyramid.partition_zoom, x, y)
-
-
-def reach_cells_at(pyramid: Pyramid, z: int, lat: float) -> int:
-    return math.ceil(pyramid.reach(pyramid.sigma_cells(z, lat)))

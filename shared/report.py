@@ -89,9 +89,7 @@ class Report:
         return cls(id=str(uuid.UUID(data["id"])), received_at=received, **fields)
 
 
-def parse_submission(
-    body: Any, *, now: datetime, idempotency_key: str | None = None
-) -> Report:
+def parse_submission(body: Any, *, now: datetime, idempotency_key: str | None = None) -> Report:
     """Validate a decoded JSON body into a report with a fresh (or key-derived) id."""
     if not isinstance(body, dict):
         raise ValidationError(None, "the body must be a JSON object")

@@ -8,6 +8,7 @@ Handlers and tasks receive a :class:`Settings`; nothing else reads ``os.environ`
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -78,9 +79,7 @@ class Settings:
     privacy_min_reports: int = _setting(
         3, "Cells backed by fewer reports within the kernel's reach are zeroed."
     )
-    max_grid_cells: int = _setting(
-        512 * 512, "Cap on width x height of one heatmap/get answer."
-    )
+    max_grid_cells: int = _setting(512 * 512, "Cap on width x height of one heatmap/get answer.")
     # --- web behaviour -------------------------------------------------------------------
     max_body_bytes: int = _setting(8192, "Largest accepted request body (bytes).")
     cache_max_age: int = _setting(5, "Cache-Control max-age (s) of heatmap answers.")
@@ -167,7 +166,7 @@ def _coerce(kind: Any, raw: str) -> Any:
         return int(raw.strip())
     if kind == "float":
         value = float(raw.strip())
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError(f"not a finite number: {raw!r}")
         return value
     if kind == "bool":

@@ -107,9 +107,7 @@ class ReportRepository:
 
     def points(self, partition: str) -> list[StoredPoint]:
         out = []
-        for item in self._query(
-            f"p#{partition}", projection="lat, lon, category, occurred_at"
-        ):
+        for item in self._query(f"p#{partition}", projection="lat, lon, category, occurred_at"):
             out.append(
                 StoredPoint(
                     lon=float(item["lon"]["N"]),
@@ -183,7 +181,10 @@ class GridRepository:
         for start in range(0, len(wanted), _BATCH_GET):
             request: dict[str, Any] = {
                 self._table: {
-                    "Keys": [{"pk": {"S": k}, "sk": {"S": GRID_SK}} for k in wanted[start : start + _BATCH_GET]],
+                    "Keys": [
+                        {"pk": {"S": k}, "sk": {"S": GRID_SK}}
+                        for k in wanted[start : start + _BATCH_GET]
+                    ],
                     "ProjectionExpression": "pk, g, computed_at",
                 }
             }

@@ -29,8 +29,10 @@ def celery_body(
 ) -> str:
     """The SQS MessageBody of one Celery (protocol 2, JSON) task message."""
     tid = task_id or str(uuid.uuid4())
-    payload = json.dumps([args, {}, {"callbacks": None, "errbacks": None, "chain": None,
-                                     "chord": None}], separators=(",", ":"))
+    payload = json.dumps(
+        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
+        separators=(",", ":"),
+    )
     envelope = {
         "body": base64.b64encode(payload.encode()).decode(),
         "content-encoding": "utf-8",

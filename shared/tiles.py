@@ -20,9 +20,10 @@ MAX_LAT = 85.05112878
 REACH_SIGMAS = 4.0
 """The kernel is truncated at 4 standard deviations: beyond that it weighs < 0.04% of its peak."""
 
-COMPUTE_SIGMA_CELLS = 2.5
-"""Smallest sigma (cells, at the equator) the finest computed zoom must reach: linear binning is
-then within ~0.5% of the exact sum; finer zooms are interpolated from it."""
+COMPUTE_SIGMA_CELLS = 4.0
+"""Smallest sigma (cells, at the equator) the finest computed zoom must reach. Linear binning
+stays within 1% of the exact sum's peak from about 4 cells even for reports stacked on one spot
+(2.7% at 2.5 cells); finer zooms are interpolated from it. Default: zoom 12, 38 m cells."""
 
 PARTITION_SUBDIVISION = 2
 """Reports are partitioned by tiles this many zooms finer than the compute zoom (64x64 cells)."""
@@ -45,9 +46,9 @@ def lonlat_to_world(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.nd
     return mx, my
 
 
-def world_to_lonlat(mx: np.ndarray | float, my: np.ndarray | float) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def world_to_lonlat(
+    mx: np.ndarray | float, my: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
     mx = np.asarray(mx, dtype=np.float64)
     my = np.asarray(my, dtype=np.float64)
     lon = mx * 360.0 - 180.0
@@ -127,6 +128,4 @@ def layer_key(category: str, window: str) -> str:
 
 def windows_containing(occurred_at: datetime, now: datetime) -> list[str]:
     """Windows a report falls in at `now`; 'all' always."""
-    return [
-        name for name, span in WINDOWS.items() if span is None or occurred_at >= now - span
-    ]
+    return [name for name, span in WINDOWS.items() if span is None or occurred_at >= now - span]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import falcon
 
@@ -30,11 +31,9 @@ def create_app(
     ready_checks: dict[str, Callable[[], None]],
     clock: Callable[[], datetime],
 ) -> falcon.App:
-    middleware: list[object] = [RequestId(), SecurityHeaders(), CacheHeaders(settings)]
+    middleware: list[Any] = [RequestId(), SecurityHeaders(), CacheHeaders(settings)]
     if settings.cors_origins:
-        middleware.append(
-            falcon.CORSMiddleware(allow_origins=list(settings.cors_origins))
-        )
+        middleware.append(falcon.CORSMiddleware(allow_origins=list(settings.cors_origins)))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.secure_cookies_by_default = True
@@ -44,10 +43,10 @@ def create_app(
     app.add_route(f"{API}/report/add", ReportResource(enqueue, clock, settings.max_body_bytes))
     app.add_route(f"{API}/categories", CategoriesResource())
     app.add_route(f"{API}/config", ConfigResource(settings))
+    app.add_route(f"{API}/heatmap/get", HeatmapResource(reader, pyramid, settings.max_grid_cells))
     app.add_route(
-        f"{API}/heatmap/get", HeatmapResource(reader, pyramid, settings.max_grid_cells)
+        f"{API}/heatmap/tiles/{{z:int}}/{{x:int}}/{{y}}.png", TileResource(reader, pyramid)
     )
-    app.add_route(f"{API}/heatmap/tiles/{{z:int}}/{{x:int}}/{{y}}.png", TileResource(reader, pyramid))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready_checks))
     frontend = Path(settings.frontend_dir) if settings.frontend_dir else REPO_ROOT / "frontend_dist"

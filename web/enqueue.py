@@ -46,9 +46,7 @@ class SqsEnqueuer:
     def ping(self) -> None:
         """Readiness: the queue exists and answers."""
         try:
-            self._sqs.get_queue_attributes(
-                QueueUrl=self._queue_url(), AttributeNames=["QueueArn"]
-            )
+            self._sqs.get_queue_attributes(QueueUrl=self._queue_url(), AttributeNames=["QueueArn"])
         except (BotoCoreError, ClientError) as exc:
             self._url = None
             raise QueueUnavailable(type(exc).__name__) from exc

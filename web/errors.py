@@ -55,7 +55,9 @@ def error_body(code: str, message: str, field: str | None) -> dict[str, Any]:
 
 
 def install(app: falcon.App, retry_after: int) -> None:
-    def domain_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
+    def domain_error(
+        req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any
+    ) -> None:
         for kind in type(ex).__mro__:
             if kind in STATUS_TABLE:
                 status, code = STATUS_TABLE[kind]
@@ -70,10 +72,12 @@ def install(app: falcon.App, retry_after: int) -> None:
         resp.status = status
         resp.media = error_body(code, message, field)
 
-    def http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: Any) -> None:
+    def http_error(
+        req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params: Any
+    ) -> None:
         resp.status = ex.status
-        for name, value in (ex.headers or {}).items():
-            resp.set_header(name, value)
+        if ex.headers:
+            resp.set_headers(ex.headers)
         code = str(ex.title or "error").lower().replace(" ", "_")
         resp.media = error_body(code, str(ex.description or ex.title or "error"), None)
 

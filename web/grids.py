@@ -76,7 +76,9 @@ class GridReader:
         self._cache = cache
         self._pyramid = pyramid
 
-    def tiles(self, layer: str, z: int, coords: list[tuple[int, int]]) -> dict[tuple[int, int], Tile]:
+    def tiles(
+        self, layer: str, z: int, coords: list[tuple[int, int]]
+    ) -> dict[tuple[int, int], Tile]:
         zc = min(z, self._pyramid.compute_zoom)
         dz = z - zc
         sources = {(x >> dz, y >> dz) for x, y in coords}
@@ -139,7 +141,9 @@ def upsample(grid: np.ndarray, dz: int, sub_x: int, sub_y: int) -> np.ndarray:
     cols = sub_x * span + centres - 0.5 + APRON
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     values = ndimage.map_coordinates(grid, [rr, cc], order=3, mode="nearest")
-    nearest = grid[np.clip(np.rint(rr).astype(int), 0, grid.shape[0] - 1),
-                   np.clip(np.rint(cc).astype(int), 0, grid.shape[1] - 1)]
+    nearest = grid[
+        np.clip(np.rint(rr).astype(int), 0, grid.shape[0] - 1),
+        np.clip(np.rint(cc).astype(int), 0, grid.shape[1] - 1),
+    ]
     values[nearest <= 0] = 0.0
     return np.maximum(values, 0.0)

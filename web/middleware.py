@@ -35,7 +35,7 @@ class CacheHeaders:
     ) -> None:
         status = resp.status_code
         ok = req_succeeded and (200 <= status < 300 or status == 304)
-        policy = self._policies.get(resp.context.get("cache", "")) if ok else None
+        policy = self._policies.get(str(resp.context.get("cache") or "")) if ok else None
         if req.method in ("GET", "HEAD") and policy:
             resp.set_header("Cache-Control", policy)
         else:
@@ -58,7 +58,9 @@ class RequestId:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         raw = req.get_header("X-Request-Id") or ""
-        req.context.request_id = raw if 0 < len(raw) <= 64 and raw.isprintable() else uuid.uuid4().hex
+        req.context.request_id = (
+            raw if 0 < len(raw) <= 64 and raw.isprintable() else uuid.uuid4().hex
+        )
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool

@@ -11,10 +11,17 @@ from pathlib import Path
 
 import falcon
 
-TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
-         ".png": "image/png", ".html": "text/html; charset=utf-8", ".json": "application/json",
-         ".ico": "image/x-icon", ".txt": "text/plain; charset=utf-8", ".webmanifest":
-         "application/manifest+json"}
+TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+    ".webmanifest": "application/manifest+json",
+}
 
 
 class StaticFiles:
@@ -26,15 +33,17 @@ class StaticFiles:
             raise falcon.HTTPMethodNotAllowed(["GET", "HEAD"])
         rel = req.path.lstrip("/") or "index.html"
         path = (self._root / rel).resolve()
-        if not path.is_relative_to(self._root) or not path.is_file():
+        if not path.is_relative_to(self._root):
+            raise falcon.HTTPNotFound()
+        if not path.is_file():
             if "." in rel.rsplit("/", 1)[-1]:
                 raise falcon.HTTPNotFound()
             path = self._root / "index.html"  # client-side routes fall back to the page
             if not path.is_file():
                 raise falcon.HTTPNotFound()
         suffix = path.suffix.lower()
-        resp.content_type = TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or (
-            "application/octet-stream"
+        resp.content_type = (
+            TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or ("application/octet-stream")
         )
         resp.data = path.read_bytes()
         resp.context.cache = "static" if "/assets/" in f"/{rel}" else "revalidate"

@@ -14,9 +14,7 @@ from workers.services import Services, build_services
 from workers.tasks import register_tasks
 
 
-def make_celery(
-    settings: Settings, services: Callable[[], Services] | None = None
-) -> Celery:
+def make_celery(settings: Settings, services: Callable[[], Services] | None = None) -> Celery:
     app = Celery("safetyheatmap", set_as_current=True)
     endpoint = urlsplit(settings.endpoint_url or "https://aws")
     app.conf.update(

@@ -41,8 +41,10 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
 
     def retry_or_reject(task: Task, exc: Exception) -> None:
         if task.request.retries >= settings.task_max_retries:
-            log.error("giving up; the message returns to SQS and reaches the DLQ",
-                      extra={"task": task.name, "error": type(exc).__name__})
+            log.error(
+                "giving up; the message returns to SQS and reaches the DLQ",
+                extra={"task": task.name, "error": type(exc).__name__},
+            )
             raise Reject(exc, requeue=False) from exc
         raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
 
@@ -71,7 +73,8 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
                 "task": STORE_REPORT,
                 "report_id": report.id,
                 "request_id": (self.request.headers or {}).get("request_id")
-                if isinstance(self.request.headers, dict) else None,
+                if isinstance(self.request.headers, dict)
+                else None,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                 "outcome": "stored" if result.stored else "duplicate",
             },

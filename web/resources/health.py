@@ -22,7 +22,7 @@ class ReadyResource:
             try:
                 check()
                 results[name] = "ok"
-            except Exception:  # noqa: BLE001 - any failure means not ready; details stay in logs
+            except Exception:
                 results[name] = "unavailable"
         ready = all(v == "ok" for v in results.values())
         resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503

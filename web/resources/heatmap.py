@@ -11,8 +11,15 @@ import numpy as np
 
 from shared import render
 from shared.categories import ALL, CATEGORY_IDS
-from shared.tiles import TILE, WINDOWS, Pyramid, layer_key, lonlat_to_world, tile_center_lat
-from shared.tiles import world_to_lonlat
+from shared.tiles import (
+    TILE,
+    WINDOWS,
+    Pyramid,
+    layer_key,
+    lonlat_to_world,
+    tile_center_lat,
+    world_to_lonlat,
+)
 from web.errors import BadRequest
 from web.grids import GridReader
 
@@ -26,9 +33,7 @@ def _send(req: falcon.Request, resp: falcon.Response, body: bytes, content_type:
     etag = _etag(body)
     resp.etag = etag
     resp.context.cache = "data"
-    if req.if_none_match and any(
-        tag == "*" or tag == etag.strip('"') for tag in req.if_none_match
-    ):
+    if req.if_none_match and any(tag == "*" or tag == etag.strip('"') for tag in req.if_none_match):
         resp.status = falcon.HTTP_304
         return
     resp.content_type = content_type
@@ -38,8 +43,9 @@ def _send(req: falcon.Request, resp: falcon.Response, body: bytes, content_type:
 def _layer(req: falcon.Request) -> tuple[str, str]:
     category = req.get_param("category") or ALL
     if category != ALL and category not in CATEGORY_IDS:
-        raise BadRequest("category must be 'all' or one of " + ", ".join(sorted(CATEGORY_IDS)),
-                         field="category")
+        raise BadRequest(
+            "category must be 'all' or one of " + ", ".join(sorted(CATEGORY_IDS)), field="category"
+        )
     window = req.get_param("window") or "all"
     if window not in WINDOWS:
         raise BadRequest("window must be one of " + ", ".join(WINDOWS), field="window")
@@ -59,9 +65,9 @@ class HeatmapResource:
         n = TILE << zoom
         mx0, my0 = lonlat_to_world(np.array([west]), np.array([north]))
         mx1, my1 = lonlat_to_world(np.array([east]), np.array([south]))
-        c0, r0 = int(math.floor(mx0[0] * n)), int(math.floor(my0[0] * n))
-        c1 = max(int(math.ceil(mx1[0] * n)), c0 + 1)
-        r1 = max(int(math.ceil(my1[0] * n)), r0 + 1)
+        c0, r0 = math.floor(mx0[0] * n), math.floor(my0[0] * n)
+        c1 = max(math.ceil(mx1[0] * n), c0 + 1)
+        r1 = max(math.ceil(my1[0] * n), r0 + 1)
         c1, r1 = min(c1, n), min(r1, n)
         values, computed_at = self._reader.region(layer_key(category, window), zoom, r0, c0, r1, c1)
         lat_mid = (south + north) / 2
@@ -71,8 +77,12 @@ class HeatmapResource:
         e_lon, s_lat = world_to_lonlat(c1 / n, r1 / n)
         peak = float(values.max(initial=0.0))
         body = {
-            "bbox": [round(float(w_lon), 7), round(float(s_lat), 7),
-                     round(float(e_lon), 7), round(float(n_lat), 7)],
+            "bbox": [
+                round(float(w_lon), 7),
+                round(float(s_lat), 7),
+                round(float(e_lon), 7),
+                round(float(n_lat), 7),
+            ],
             "zoom": zoom,
             "width": c1 - c0,
             "height": r1 - r0,
@@ -93,13 +103,16 @@ class HeatmapResource:
         try:
             west, south, east, north = (float(part) for part in raw.split(","))
         except ValueError:
-            raise BadRequest("bbox must be four numbers: minLon,minLat,maxLon,maxLat",
-                             field="bbox") from None
+            raise BadRequest(
+                "bbox must be four numbers: minLon,minLat,maxLon,maxLat", field="bbox"
+            ) from None
         if not all(math.isfinite(v) for v in (west, south, east, north)):
             raise BadRequest("bbox values must be finite", field="bbox")
         if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-            raise BadRequest("bbox must satisfy -180 <= minLon < maxLon <= 180 and "
-                             "-90 <= minLat < maxLat <= 90", field="bbox")
+            raise BadRequest(
+                "bbox must satisfy -180 <= minLon < maxLon <= 180 and -90 <= minLat < maxLat <= 90",
+                field="bbox",
+            )
         return west, south, east, north
 
     def _zoom(self, raw: str | None, west: float, south: float, east: float, north: float) -> int:
@@ -161,7 +174,6 @@ def _sig(value: float, digits: int = 4) -> float:
 def _rounded(values: np.ndarray) -> list[list[float]]:
     """Four significant digits relative to the peak keeps answers small without losing shape."""
     peak = float(values.max(initial=0.0))
-    if peak <= 0:
-        return np.zeros(values.shape).tolist()  # type: ignore[no-any-return]
-    decimals = max(0, 4 - int(math.floor(math.log10(peak))) - 1)
-    return np.round(values, decimals).tolist()  # type: ignore[no-any-return]
+    decimals = 0 if peak <= 0 else max(0, 4 - math.floor(math.log10(peak)) - 1)
+    rows: list[list[float]] = np.round(values, decimals).tolist()
+    return rows

@@ -1,0 +1,215 @@
+"""The tile pyramid against exact Gaussian sums, in-process against mock_aws."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from shared import aws, density, gridcodec, ingest
+from shared.provision import provision
+from shared.pyramid import Recomputer
+from shared.report import Report
+from shared.settings import Settings
+from shared.storage import GridRepository, ReportRepository, grid_key
+from shared.tiles import TILE, Pyramid, cell_ground_m, lonlat_to_world, tile_bounds, world_to_lonlat
+from web.grids import BlobCache, GridReader
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+R_EARTH = 6_378_137.0
+
+
+class World:
+    def __init__(self, settings: Settings) -> None:
+        provision(settings)
+        ddb = aws.client(settings, "dynamodb")
+        self.reports = ReportRepository(ddb, settings.reports_table)
+        self.grids = GridRepository(ddb, settings.grids_table)
+        self.pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
+        self.recomputer = Recomputer(
+            self.reports, self.grids, self.pyramid, settings.privacy_min_reports
+        )
+        self.reader = GridReader(BlobCache(self.grids, ttl=0.0, size=64), self.pyramid)
+
+    def add(
+        self,
+        lat: float,
+        lon: float,
+        category: str = "harassment",
+        occurred_at: datetime = NOW,
+        rid: str | None = None,
+    ) -> str:
+        report = Report(rid or str(uuid.uuid4()), lat, lon, category, "", occurred_at, NOW)
+        ingest.store(report, self.reports, self.grids, self.pyramid, NOW)
+        return report.id
+
+    def recompute(self) -> ingest.RecomputeResult:
+        return ingest.recompute(self.grids, self.recomputer, "test", 60, NOW, NOW.isoformat())
+
+    def region(self, layer: str, z: int, r0: int, c0: int, r1: int, c1: int) -> np.ndarray:
+        return self.reader.region(layer, z, r0, c0, r1, c1)[0]
+
+
+def make_world(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[World]:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        yield World(Settings.from_env({f"SAFETYHEATMAP_{k}": v for k, v in env.items()}))
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield from make_world(monkeypatch, PRIVACY_MIN_REPORTS="1")
+
+
+@pytest.fixture
+def private_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield from make_world(monkeypatch, PRIVACY_MIN_REPORTS="3")
+
+
+def exact_per_km2(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    qlat: np.ndarray,
+    qlon: np.ndarray,
+    lat0: float,
+    sigma_m: float,
+) -> np.ndarray:
+    """The exact Gaussian sum on the ground (local metres around lat0), reports per km^2."""
+    k = math.pi / 180 * R_EARTH
+    px, py = lon * k * math.cos(math.radians(lat0)), lat * k
+    qx, qy = qlon * k * math.cos(math.radians(lat0)), qlat * k
+    return density.exact_density(px, py, qx, qy, sigma_m) * 1e6
+
+
+def cell_centres(z: int, r0: int, c0: int, r1: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+    n = TILE << z
+    rows, cols = np.meshgrid(np.arange(r0, r1) + 0.5, np.arange(c0, c1) + 0.5, indexing="ij")
+    lon, lat = world_to_lonlat(cols / n, rows / n)
+    return lat, lon
+
+
+def test_compute_zoom_matches_exact_sum_across_a_tile_corner(world: World) -> None:
+    zc = world.pyramid.compute_zoom
+    # A cluster centred exactly on the corner shared by four compute-zoom tiles.
+    tx, ty = 2046, 1361
+    west, _, _, north = tile_bounds(zc, tx, ty)
+    rng = np.random.default_rng(11)
+    lat = north + rng.normal(0, 0.004, 40)
+    lon = west + rng.normal(0, 0.006, 40)
+    for a, b in zip(lat, lon, strict=True):
+        world.add(float(a), float(b))
+    assert world.recompute().markers >= 4
+    r0, c0 = ty * TILE - 64, tx * TILE - 64
+    got = world.region("all|all", zc, r0, c0, r0 + 128, c0 + 128)
+    qlat, qlon = cell_centres(zc, r0, c0, r0 + 128, c0 + 128)
+    want = exact_per_km2(lat, lon, qlat.ravel(), qlon.ravel(), north, 200.0).reshape(got.shape)
+    assert want.max() > 0
+    err = np.abs(got - want).max() / want.max()
+    assert err <= 0.01, f"max error {err:.4f} of the peak"
+
+
+def test_finer_zoom_is_interpolated_without_seams(world: World) -> None:
+    zc = world.pyramid.compute_zoom
+    tx, ty = 2046, 1361
+    west, _, _, north = tile_bounds(zc, tx, ty)
+    rng = np.random.default_rng(5)
+    lat = north + rng.normal(0, 0.003, 30)
+    lon = west + rng.normal(0, 0.004, 30)
+    for a, b in zip(lat, lon, strict=True):
+        world.add(float(a), float(b))
+    world.recompute()
+    z = zc + 2
+    r0, c0 = (ty << 2) * TILE - 200, (tx << 2) * TILE - 200
+    got = world.region("all|all", z, r0, c0, r0 + 400, c0 + 400)
+    qlat, qlon = cell_centres(z, r0, c0, r0 + 400, c0 + 400)
+    want = exact_per_km2(lat, lon, qlat.ravel(), qlon.ravel(), north, 200.0).reshape(got.shape)
+    assert np.abs(got - want).max() / want.max() <= 0.015
+
+
+def test_coarser_counts_sum_children_and_keep_the_mass(world: World) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        world.add(float(40.0 + rng.normal(0, 0.02)), float(-3.7 + rng.normal(0, 0.02)))
+    world.recompute()
+    for z in range(world.pyramid.compute_zoom + 1):
+        mx, my = lonlat_to_world(np.array([-3.7]), np.array([40.0]))
+        x, y = int(mx[0] * (1 << z)), int(my[0] * (1 << z))
+        keys = [
+            grid_key("c", "all|all", z, x + dx, y + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+        ]
+        found = world.grids.get_many(keys)
+        assert sum(int(gridcodec.decode(blob).sum()) for blob, _ in found.values()) == 25, z
+    # Density integrates to the number of reports at a coarse zoom too (reports per km^2).
+    z = world.pyramid.compute_zoom - 3
+    mx, my = lonlat_to_world(np.array([-3.7]), np.array([40.0]))
+    n = TILE << z
+    r, c = int(my[0] * n), int(mx[0] * n)
+    values = world.region("all|all", z, r - 40, c - 40, r + 40, c + 40)
+    area = (cell_ground_m(z, 40.0) / 1000) ** 2
+    assert values.sum() * area == pytest.approx(25, rel=0.03)
+
+
+def test_one_isolated_report_is_invisible_and_three_close_ones_show(private_world: World) -> None:
+    w = private_world
+    zc = w.pyramid.compute_zoom
+    w.add(10.0, 10.0)
+    w.recompute()
+    for z in range(0, zc + 3):
+        mx, my = lonlat_to_world(np.array([10.0]), np.array([10.0]))
+        x, y = int(mx[0] * (1 << z)), int(my[0] * (1 << z))
+        assert w.reader.tiles("all|all", z, [(x, y)])[(x, y)].values is None, z
+    w.add(10.0005, 10.0)
+    w.add(10.0, 10.0005)
+    w.recompute()
+    mx, my = lonlat_to_world(np.array([10.0]), np.array([10.0]))
+    x, y = int(mx[0] * (1 << zc)), int(my[0] * (1 << zc))
+    tile = w.reader.tiles("all|all", zc, [(x, y)])[(x, y)]
+    assert tile.values is not None and tile.values.max() > 0
+
+
+def test_redelivery_stores_and_counts_once(world: World) -> None:
+    rid = str(uuid.uuid4())
+    for _ in range(3):
+        world.add(-20.0, 30.0, rid=rid)
+    world.recompute()
+    assert world.reports.ids().count(rid) == 1
+    zc = world.pyramid.compute_zoom
+    mx, my = lonlat_to_world(np.array([30.0]), np.array([-20.0]))
+    key = grid_key("c", "all|all", zc, int(mx[0] * (1 << zc)), int(my[0] * (1 << zc)))
+    assert gridcodec.decode(world.grids.get_many([key])[key][0]).sum() == 1
+    assert world.recompute().markers == 0  # nothing left dirty: no repeated work
+
+
+def test_layers_filter_by_category_and_window(world: World) -> None:
+    world.add(0.5, 0.5, category="theft", occurred_at=NOW - timedelta(days=20))
+    world.recompute()
+    zc = world.pyramid.compute_zoom
+    mx, my = lonlat_to_world(np.array([0.5]), np.array([0.5]))
+    xy = (int(mx[0] * (1 << zc)), int(my[0] * (1 << zc)))
+
+    def shown(layer: str) -> bool:
+        return world.reader.tiles(layer, zc, [xy])[xy].values is not None
+
+    assert shown("all|all") and shown("theft|30d") and shown("theft|365d")
+    assert not shown("theft|7d") and not shown("harassment|all")
+
+
+def test_rolling_window_drops_old_reports(world: World) -> None:
+    world.add(0.5, 0.5, occurred_at=NOW - timedelta(days=6, hours=23))
+    world.recompute()
+    ingest.roll_windows(world.reports, world.grids, NOW)  # day-granular: may mark early, harmless
+    later = NOW + timedelta(days=1)
+    marked = ingest.roll_windows(world.reports, world.grids, later)
+    assert marked >= 1
+    ingest.recompute(world.grids, world.recomputer, "t", 60, later, later.isoformat())
+    zc = world.pyramid.compute_zoom
+    mx, my = lonlat_to_world(np.array([0.5]), np.array([0.5]))
+    xy = (int(mx[0] * (1 << zc)), int(my[0] * (1 << zc)))
+    assert world.reader.tiles("all|7d", zc, [xy])[xy].values is None
+    assert world.reader.tiles("all|30d", zc, [xy])[xy].values is not None
