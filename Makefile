@@ -13,7 +13,9 @@ LINT_TARGETS :=
 
 -include mk/*.mk
 
-.PHONY: help venv run test lint unit integration lock clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv tools run test lint unit integration e2e lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -26,6 +28,11 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	touch $@
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
+
+tools: ## system packages the tests need: Debian's chromium for the browser tests
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@command -v node >/dev/null || { echo "Node.js 20+ is needed for the frontend checks" >&2; exit 1; }
 
 run: venv ## start emulator, tables and queues, web and one worker; prints the URL
 	$(BIN)/python -m shared.devstack
@@ -41,7 +48,10 @@ unit: venv ## unit tests only (fast)
 integration: venv ## integration tests over real processes
 	$(BIN)/python -m pytest -q tests/integration
 
-test: lint $(TEST_TARGETS) ## lint and every test
+e2e: venv tools ## browser tests (Playwright driving Debian's chromium) over the real stack
+	$(BIN)/python -m pytest -q tests/e2e
+
+test: lint tools $(TEST_TARGETS) ## lint and every test
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 

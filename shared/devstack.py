@@ -196,13 +196,17 @@ class Stack:
 
     def stop_proc(self, proc: Proc, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         if proc.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.popen.pid, sig)
+            # The main process only: gunicorn and Celery then stop their children warmly.
+            proc.popen.send_signal(sig)
             try:
                 proc.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.popen.pid, signal.SIGKILL)
-                proc.popen.wait(5)
+                pass
+        # Whatever is left of the process group (a wedged child) goes now.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        if proc.popen.poll() is None:
+            proc.popen.wait(5)
         if proc in self.procs:
             self.procs.remove(proc)
 

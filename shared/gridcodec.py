@@ -60,7 +60,7 @@ def decode(blob: bytes) -> np.ndarray:
 
 def _pack(kind: int, shape: tuple[int, ...], scale: float, payload: bytes) -> bytes:
     height, width = shape
-    blob = _HEADER.pack(_MAGIC, _VERSION, kind, height, width, scale) + zlib.compress(payload, 6)
+    blob = _HEADER.pack(_MAGIC, _VERSION, kind, height, width, scale) + zlib.compress(payload, 1)
     if len(blob) > ITEM_LIMIT:  # pragma: no cover - bounded by the tile size, see docstring
         raise CodecError("grid too large for one item")
     return blob

@@ -100,20 +100,25 @@ class Region:
 
 
 class TileCache:
-    """Tiles read once per run, modified in memory, written once at the end."""
+    """Tiles read in one batch per run, modified in memory, and only changed ones written."""
 
     def __init__(self, grids: GridRepository) -> None:
         self._grids = grids
         self._tiles: dict[str, np.ndarray | None] = {}
+        self._original: dict[str, bytes] = {}
         self._dirty: set[str] = set()
 
     def prefetch(self, keys: Iterable[str]) -> None:
-        missing = [k for k in keys if k not in self._tiles]
+        missing = [k for k in dict.fromkeys(keys) if k not in self._tiles]
         if not missing:
             return
         found = self._grids.get_many(missing)
         for key in missing:
-            self._tiles[key] = gridcodec.decode(found[key][0]) if key in found else None
+            if key in found:
+                self._original[key] = found[key][0]
+                self._tiles[key] = gridcodec.decode(found[key][0])
+            else:
+                self._tiles[key] = None
 
     def get(self, key: str, shape: tuple[int, int], dtype: type) -> np.ndarray:
         self.prefetch([key])
@@ -127,18 +132,34 @@ class TileCache:
         self._dirty.add(key)
 
     def flush(self, computed_at: str) -> int:
+        """Write what changed; an empty tile that never existed is not created."""
         blobs = {}
         for key in sorted(self._dirty):
             tile = self._tiles[key]
             assert tile is not None
-            blobs[key] = (
+            if key not in self._original and not tile.any():
+                continue
+            blob = (
                 gridcodec.encode_counts(tile)
                 if key.startswith("c#")
                 else gridcodec.encode_density(tile)
             )
+            if blob != self._original.get(key):
+                blobs[key] = blob
         self._grids.put_many(blobs, computed_at)
         self._dirty.clear()
         return len(blobs)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One smoothing step: density over `valid`, from counts or points over `source`."""
+
+    block: Region
+    source: Region
+    valid: Region
+    sigma: float
+    reach: int
 
 
 class Recomputer:
@@ -155,120 +176,148 @@ class Recomputer:
         self._k = min_reports
 
     def run(self, markers: list[Marker], now: datetime, computed_at: str) -> int:
-        """Recompute everything the markers name; returns the number of tiles written."""
-        cache = TileCache(self._grids)
-        points: dict[str, list[StoredPoint]] = {}
+        """Recompute everything the markers name; returns the number of tiles written.
+
+        Planned first, so every partition is queried once and every tile is read in one
+        batch; then computed in memory; then the changed tiles are written in batches.
+        """
         by_layer: dict[str, set[str]] = {}
         for marker in markers:
             for layer in marker.layers:
                 by_layer.setdefault(layer, set()).add(marker.partition)
-        for layer, partitions in sorted(by_layer.items()):
-            regions = [self._compute_zoom(cache, points, layer, p, now) for p in sorted(partitions)]
-            self._coarser(cache, layer, regions)
+        plans = {
+            layer: self._plan([self._fine_step(p) for p in sorted(parts)])
+            for layer, parts in sorted(by_layer.items())
+        }
+        points = self._reports.points_many(
+            sorted({p for plan in plans.values() for p in self._partitions(plan[0])})
+        )
+        cache = TileCache(self._grids)
+        cache.prefetch(
+            key for layer, plan in plans.items() for key in self._keys(layer, plan)
+        )
+        for layer, plan in plans.items():
+            for step in plan[0]:
+                self._compute_fine(cache, points, layer, step, now)
+            for level in plan[1:]:
+                self._compute_coarse(cache, layer, level)
         return cache.flush(computed_at)
 
-    # --- compute zoom ------------------------------------------------------------------------
-    def _compute_zoom(
+    # --- planning ----------------------------------------------------------------------------
+    def _fine_step(self, partition: str) -> Step:
+        pyr = self._pyramid
+        size = pyr.partition_cells
+        _, px, py = parse_partition(partition)
+        block = Region(pyr.compute_zoom, py * size, px * size, py * size + size, px * size + size)
+        return self._step(block)
+
+    def _step(self, block: Region) -> Step:
+        sigma = self._pyramid.sigma_cells(block.z, block.centre_lat())
+        reach = self._pyramid.reach(sigma)
+        return Step(block, block.grow(2 * reach), block.grow(reach), sigma, reach)
+
+    def _plan(self, fine: list[Step]) -> list[list[Step]]:
+        """Steps per zoom, finest first; coarser blocks are the parents of finer ones."""
+        levels = [fine]
+        blocks = {s.block for s in fine}
+        while next(iter(blocks)).z > 0:
+            blocks = {b.parent() for b in blocks}
+            levels.append([self._step(b) for b in sorted(blocks, key=lambda r: (r.r0, r.c0))])
+        return levels
+
+    def _partitions(self, steps: list[Step]) -> set[str]:
+        pyr = self._pyramid
+        size = pyr.partition_cells
+        nparts = 1 << pyr.partition_zoom
+        out = set()
+        for step in steps:
+            src = step.source
+            for qy in range(max(src.r0 // size, 0), min((src.r1 - 1) // size, nparts - 1) + 1):
+                for qx in range(max(src.c0 // size, 0), min((src.c1 - 1) // size, nparts - 1) + 1):
+                    out.add(partition_key(pyr.partition_zoom, qx, qy))
+        return out
+
+    def _keys(self, layer: str, plan: list[list[Step]]) -> set[str]:
+        keys = set()
+        for i, level in enumerate(plan):
+            for step in level:
+                z = step.block.z
+                keys.update(grid_key("d", layer, z, x, y) for x, y in step.valid.tiles(APRON))
+                # The compute zoom writes its block's counts; coarser zooms read around theirs.
+                counted = step.block if i == 0 else step.source
+                keys.update(grid_key("c", layer, z, x, y) for x, y in counted.tiles())
+        return keys
+
+    # --- computing ---------------------------------------------------------------------------
+    def _compute_fine(
         self,
         cache: TileCache,
         points: dict[str, list[StoredPoint]],
         layer: str,
-        partition: str,
+        step: Step,
         now: datetime,
-    ) -> Region:
-        pyr = self._pyramid
-        zc = pyr.compute_zoom
-        size = pyr.partition_cells
-        _, px, py = parse_partition(partition)
-        block = Region(zc, py * size, px * size, py * size + size, px * size + size)
-        sigma = pyr.sigma_cells(zc, block.centre_lat())
-        reach = pyr.reach(sigma)
-        valid = block.grow(reach)
-        source = block.grow(2 * reach)
-
-        lon, lat = self._layer_points(points, layer, source, now)
+    ) -> None:
+        """Compute zoom: linear binning of the reports themselves, for accuracy."""
+        zc = step.block.z
+        lon, lat = self._layer_points(points, layer, step, now)
         n = TILE << zc
         mx, my = lonlat_to_world(lon, lat)
-        u = mx * n - source.c0
-        v = my * n - source.r0
-        cell_km2 = (cell_ground_m(zc, block.centre_lat()) / 1000.0) ** 2
-        values = density.density(u, v, source.shape, sigma, cell_km2)
-        counts = density.simple_bin(u, v, source.shape)
-        values[~density.privacy_mask(counts, sigma, self._k)] = 0.0
+        u = mx * n - step.source.c0
+        v = my * n - step.source.r0
+        cell_km2 = (cell_ground_m(zc, step.block.centre_lat()) / 1000.0) ** 2
+        values = density.density(u, v, step.source.shape, step.sigma, cell_km2)
+        counts = density.simple_bin(u, v, step.source.shape)
+        values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
+        r, b = step.reach, 2 * step.reach
+        h, w = step.valid.shape
+        self._write(cache, "d", layer, step.valid, values[r : r + h, r : r + w])
+        bh, bw = step.block.shape
+        self._write(cache, "c", layer, step.block, counts[b : b + bh, b : b + bw])
 
-        inner = Region(zc, valid.r0 - source.r0, valid.c0 - source.c0, 0, 0)
-        h, w = valid.shape
-        self._write(
-            cache, "d", layer, valid, values[inner.r0 : inner.r0 + h, inner.c0 : inner.c0 + w]
-        )
-        b = 2 * reach
-        self._write(cache, "c", layer, block, counts[b : b + size, b : b + size])
-        return block
+    def _compute_coarse(self, cache: TileCache, layer: str, level: list[Step]) -> None:
+        """Coarser zooms: counts are sums of the four children, smoothed at this zoom's sigma."""
+        for step in level:
+            region = step.block.clip()
+            child = Region(region.z + 1, region.r0 * 2, region.c0 * 2, region.r1 * 2, region.c1 * 2)
+            fine = self._read(cache, "c", layer, child)
+            counts = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2).sum(axis=(1, 3))
+            self._write(cache, "c", layer, region, counts)
+        for step in level:
+            counts = self._read(cache, "c", layer, step.source)
+            cell_km2 = (cell_ground_m(step.block.z, step.block.centre_lat()) / 1000.0) ** 2
+            values = density.smooth(counts.astype(np.float64), step.sigma) / cell_km2
+            values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
+            r = step.reach
+            h, w = step.valid.shape
+            self._write(cache, "d", layer, step.valid, values[r : r + h, r : r + w])
 
     def _layer_points(
         self,
         points: dict[str, list[StoredPoint]],
         layer: str,
-        source: Region,
+        step: Step,
         now: datetime,
     ) -> tuple[np.ndarray, np.ndarray]:
-        pyr = self._pyramid
-        size = pyr.partition_cells
         category, window = layer.split("|")
         span = WINDOWS[window]
         since = None if span is None else now - span
-        nparts = 1 << pyr.partition_zoom
         lon: list[float] = []
         lat: list[float] = []
-        for qy in range(max(source.r0 // size, 0), min((source.r1 - 1) // size, nparts - 1) + 1):
-            for qx in range(
-                max(source.c0 // size, 0), min((source.c1 - 1) // size, nparts - 1) + 1
-            ):
-                key = partition_key(pyr.partition_zoom, qx, qy)
-                if key not in points:
-                    points[key] = self._reports.points(key)
-                for p in points[key]:
-                    if category not in (ALL, p.category):
-                        continue
-                    if since is not None and p.occurred_at < since:
-                        continue
-                    lon.append(p.lon)
-                    lat.append(p.lat)
+        for key in self._partitions([step]):
+            for p in points.get(key, ()):
+                if category != ALL and p.category != category:
+                    continue
+                if since is not None and p.occurred_at < since:
+                    continue
+                lon.append(p.lon)
+                lat.append(p.lat)
         return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
-
-    # --- coarser zooms -----------------------------------------------------------------------
-    def _coarser(self, cache: TileCache, layer: str, regions: list[Region]) -> None:
-        pyr = self._pyramid
-        level = sorted(set(regions), key=lambda r: (r.r0, r.c0))
-        while level and level[0].z > 0:
-            parents = sorted({r.parent() for r in level}, key=lambda r: (r.r0, r.c0))
-            for region in parents:
-                child = Region(
-                    region.z + 1, region.r0 * 2, region.c0 * 2, region.r1 * 2, region.c1 * 2
-                )
-                fine = self._read(cache, "c", layer, child.clip())
-                counts = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2).sum(axis=(1, 3))
-                self._write(cache, "c", layer, region.clip(), counts)
-            for region in parents:
-                sigma = pyr.sigma_cells(region.z, region.centre_lat())
-                reach = pyr.reach(sigma)
-                source = region.grow(2 * reach)
-                counts = self._read(cache, "c", layer, source)
-                cell_km2 = (cell_ground_m(region.z, region.centre_lat()) / 1000.0) ** 2
-                values = density.smooth(counts.astype(np.float64), sigma) / cell_km2
-                values[~density.privacy_mask(counts, sigma, self._k)] = 0.0
-                valid = region.grow(reach)
-                h, w = valid.shape
-                self._write(cache, "d", layer, valid, values[reach : reach + h, reach : reach + w])
-            level = parents
 
     # --- tile access -------------------------------------------------------------------------
     def _read(self, cache: TileCache, kind: str, layer: str, region: Region) -> np.ndarray:
         """Counts over a region (zero outside the world and where no tile exists)."""
         out = np.zeros(region.shape, dtype=np.int64)
-        tiles = region.tiles()
-        cache.prefetch(grid_key(kind, layer, region.z, x, y) for x, y in tiles)
-        for x, y in tiles:
+        for x, y in region.tiles():
             tile = cache.get(grid_key(kind, layer, region.z, x, y), (TILE, TILE), np.int64)
             self._copy(tile, x * TILE, y * TILE, out, region, into_tile=False)
         return out
@@ -279,10 +328,8 @@ class Recomputer:
         apron = APRON if kind == "d" else 0
         shape = (STORED, STORED) if kind == "d" else (TILE, TILE)
         dtype = np.float64 if kind == "d" else np.int64
-        tiles = region.tiles(apron)
-        keys = [grid_key(kind, layer, region.z, x, y) for x, y in tiles]
-        cache.prefetch(keys)
-        for (x, y), key in zip(tiles, keys, strict=True):
+        for x, y in region.tiles(apron):
+            key = grid_key(kind, layer, region.z, x, y)
             tile = cache.get(key, shape, dtype)
             self._copy(tile, x * TILE - apron, y * TILE - apron, values, region, into_tile=True)
             cache.mark(key)

@@ -13,7 +13,7 @@ from shared import aws, gridcodec
 from shared.storage import GridRepository, grid_key
 from shared.taskmsg import STORE_REPORT, celery_body
 from shared.tiles import Pyramid
-from tests.integration.conftest import LiveStack, new_key, poll
+from tests.support import LiveStack, new_key, poll
 
 pytestmark = pytest.mark.integration
 

@@ -1,15 +1,13 @@
-"""One real stack per session: moto server, gunicorn and a Celery worker on free ports."""
+"""Helpers for tests over the real stack: a client for it and polling with a deadline."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 import requests
 
 from shared import aws
@@ -62,17 +60,6 @@ def poll(check: Callable[[], Any], timeout: float, what: str, interval: float = 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    run_dir: Path = tmp_path_factory.mktemp("stack")
-    s = Stack(run_dir, extra_env={"SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2"})
-    s.start(workers=1)
-    try:
-        yield LiveStack(s)
-    finally:
-        s.stop()
 
 
 def new_key() -> str:

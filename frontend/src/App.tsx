@@ -1,0 +1,240 @@
+// The page: map with heatmap overlay, filters and legend, report form, privacy note.
+
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import {
+  type Category,
+  type Config,
+  DEFAULT_CONFIG,
+  getCategories,
+  getConfig,
+  getHeatmapSummary,
+  type HeatmapSummary,
+} from "./api";
+import { Filters } from "./components/Filters";
+import { Freshness } from "./components/Freshness";
+import { Legend } from "./components/Legend";
+import { type LatLon, type MapApi, MapView, type ViewChange } from "./components/MapView";
+import { PrivacyNote } from "./components/PrivacyNote";
+import { ReportForm } from "./components/ReportForm";
+import { scaleAtZoom, summaryZoom } from "./scale";
+import { type PartialView, parseView, type ViewState, writeView } from "./urlState";
+
+const CONFIG_TIMEOUT_MS = 5000;
+const SUMMARY_REFRESH_MS = 30_000;
+
+function withTimeout(ms: number): typeof fetch {
+  return (input, init) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), ms);
+    return fetch(input, { ...init, signal: controller.signal }).finally(() => clearTimeout(timer));
+  };
+}
+
+function defaultWindow(windows: string[]): string {
+  return windows.includes("30d") ? "30d" : windows[0];
+}
+
+function initialView(fromUrl: PartialView, config: Config): ViewState {
+  const windowOk = fromUrl.window !== undefined && config.windows.includes(fromUrl.window);
+  return {
+    lat: fromUrl.lat ?? config.default_center[0],
+    lon: fromUrl.lon ?? config.default_center[1],
+    zoom: Math.min(fromUrl.zoom ?? config.default_zoom, config.max_zoom),
+    category: fromUrl.category ?? "all",
+    window: windowOk ? (fromUrl.window as string) : defaultWindow(config.windows),
+  };
+}
+
+export function App() {
+  const fromUrl = useMemo(() => parseView(window.location.search), []);
+  const [config, setConfig] = useState<Config | null>(null);
+  const [configFailed, setConfigFailed] = useState(false);
+  const [categories, setCategories] = useState<Category[] | null>(null);
+  const [categoriesError, setCategoriesError] = useState<string | null>(null);
+  const [view, setView] = useState<ViewState | null>(null);
+  const [area, setArea] = useState<{ bbox: [number, number, number, number]; size: [number, number] } | null>(null);
+  const [opacity, setOpacity] = useState(0.7);
+  const [marker, setMarker] = useState<LatLon | null>(null);
+  const [summary, setSummary] = useState<HeatmapSummary | null>(null);
+  const [summaryError, setSummaryError] = useState<string | null>(null);
+  const [heatTilesOk, setHeatTilesOk] = useState(true);
+  const [heatVersion, setHeatVersion] = useState<string | null>(null);
+  const firstComputedAt = useRef(new Map<string, string | null>());
+  const mapApi = useRef<MapApi | null>(null);
+
+  // Settings first: the map's base tiles and zoom limits come from them.
+  useEffect(() => {
+    let live = true;
+    getConfig(withTimeout(CONFIG_TIMEOUT_MS))
+      .then((c) => live && setConfig(c))
+      .catch(() => {
+        if (!live) return;
+        setConfig(DEFAULT_CONFIG);
+        setConfigFailed(true);
+      });
+    return () => {
+      live = false;
+    };
+  }, []);
+
+  const loadCategories = useCallback(() => {
+    setCategoriesError(null);
+    getCategories(withTimeout(CONFIG_TIMEOUT_MS))
+      .then((list) => setCategories(list))
+      .catch(() => setCategoriesError("The categories could not be loaded."));
+  }, []);
+  useEffect(loadCategories, [loadCategories]);
+
+  useEffect(() => {
+    if (config && !view) setView(initialView(fromUrl, config));
+  }, [config, view, fromUrl]);
+
+  // Keep the URL in step with the view so that it can be shared.
+  useEffect(() => {
+    if (view) writeView(view);
+  }, [view]);
+
+  const onViewChange = useCallback((v: ViewChange) => {
+    setArea((prev) =>
+      prev && prev.bbox.every((x, i) => x === v.bbox[i]) && prev.size[0] === v.size[0] && prev.size[1] === v.size[1]
+        ? prev
+        : { bbox: v.bbox, size: v.size },
+    );
+    setView((prev) =>
+      prev && (prev.lat !== v.center.lat || prev.lon !== v.center.lon || prev.zoom !== v.zoom)
+        ? { ...prev, lat: v.center.lat, lon: v.center.lon, zoom: v.zoom }
+        : prev,
+    );
+  }, []);
+
+  // Legend maximum and computed_at for the current view and filters; refreshed now and then.
+  const category = view?.category;
+  const timeWindow = view?.window;
+  const zoom = view?.zoom;
+  useEffect(() => {
+    if (!area || category === undefined || timeWindow === undefined || zoom === undefined) return;
+    const { bbox, size } = area;
+    if (!(bbox[0] < bbox[2] && bbox[1] < bbox[3])) return;
+    const controller = new AbortController();
+    const filterKey = `${category}|${timeWindow}`;
+    const load = () => {
+      getHeatmapSummary(
+        { bbox, zoom: summaryZoom(zoom, size[0], size[1]), category, window: timeWindow },
+        controller.signal,
+      )
+        .then((s) => {
+          setSummary(s);
+          setSummaryError(null);
+          // New tiles when the heatmap was recomputed since this filter was first shown.
+          const seen = firstComputedAt.current;
+          if (!seen.has(filterKey)) seen.set(filterKey, s.computed_at);
+          setHeatVersion(s.computed_at !== seen.get(filterKey) ? s.computed_at : null);
+        })
+        .catch((err: unknown) => {
+          if (controller.signal.aborted) return;
+          setSummaryError(
+            err instanceof Error && /offline|network|fetch/i.test(err.message)
+              ? "Heatmap status unavailable: offline?"
+              : "Heatmap status unavailable",
+          );
+        });
+    };
+    const debounce = setTimeout(load, 300);
+    const timer = setInterval(load, SUMMARY_REFRESH_MS);
+    return () => {
+      controller.abort();
+      clearTimeout(debounce);
+      clearInterval(timer);
+    };
+  }, [area, category, timeWindow, zoom]);
+
+  const onLocationChange = useCallback((where: LatLon | null, source: "gps" | "centre" | "reset") => {
+    setMarker(where);
+    if (where && source === "gps") mapApi.current?.setView(where.lat, where.lon);
+  }, []);
+
+  const cfg = config ?? DEFAULT_CONFIG;
+  // The colour ramp's ends at the map's zoom (the tiles' zoom), for the legend.
+  const legendScale =
+    summary?.scale && summary.bandwidth_m && view
+      ? scaleAtZoom(summary.scale, summary.bandwidth_m, cfg.bandwidth_m, view.zoom, view.lat)
+      : null;
+
+  return (
+    <>
+      <a className="skip-link" href="#report">
+        Skip to the report form
+      </a>
+      <header className="app-header">
+        <h1>SafetyHeatmap</h1>
+        <p>Mark places where you felt unsafe, and see where reports cluster.</p>
+      </header>
+      <main className="layout">
+        <div className="map-pane">
+          {config && view ? (
+            <MapView
+              config={config}
+              initialView={view}
+              category={view.category}
+              window={view.window}
+              opacity={opacity}
+              heatVersion={heatVersion}
+              marker={marker}
+              onPick={(where) => setMarker(where)}
+              onViewChange={onViewChange}
+              onHeatTiles={setHeatTilesOk}
+              apiRef={mapApi}
+            />
+          ) : (
+            <div className="map map-loading">Loading the map…</div>
+          )}
+        </div>
+        <div className="panel">
+          {configFailed && (
+            <p className="notice" role="alert">
+              The server could not be reached. The heatmap may be missing and reports cannot be sent until it is back.
+            </p>
+          )}
+          <section className="card" aria-labelledby="heatmap-title">
+            <h2 id="heatmap-title">Heatmap</h2>
+            {view && (
+              <Filters
+                categories={categories}
+                windows={cfg.windows}
+                category={view.category}
+                window={view.window}
+                opacity={opacity}
+                onCategory={(c) => setView((v) => (v ? { ...v, category: c } : v))}
+                onWindow={(w) => setView((v) => (v ? { ...v, window: w } : v))}
+                onOpacity={setOpacity}
+              />
+            )}
+            <Legend
+              scale={legendScale}
+              maxValue={summary?.max_value ?? null}
+              loaded={summary !== null}
+              bandwidthM={cfg.bandwidth_m}
+              minReports={cfg.privacy_min_reports}
+            />
+            <Freshness computedAt={summary?.computed_at ?? null} error={summaryError} />
+            {!heatTilesOk && <p className="field-error">Some heatmap tiles could not be loaded.</p>}
+          </section>
+          <section className="card" id="report" tabIndex={-1}>
+            <ReportForm
+              categories={categories}
+              categoriesError={categoriesError}
+              onRetryCategories={loadCategories}
+              descriptionMax={cfg.description_max}
+              location={marker}
+              onLocationChange={onLocationChange}
+              getMapCentre={() => mapApi.current?.getCenter() ?? null}
+            />
+          </section>
+          <div className="card">
+            <PrivacyNote bandwidthM={cfg.bandwidth_m} minReports={cfg.privacy_min_reports} />
+          </div>
+        </div>
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,47 @@
+// What the heatmap's colours mean: a log scale of reports per km².
+
+import { formatDensity } from "../format";
+import type { Scale } from "../scale";
+
+export interface LegendProps {
+  /** Densities at the ends of the colour ramp at the map's zoom; null until known. */
+  scale: Scale | null;
+  /** Highest density in the current view (heatmap/get), null until known. */
+  maxValue: number | null;
+  loaded: boolean;
+  bandwidthM: number;
+  minReports: number;
+}
+
+export function Legend({ scale, maxValue, loaded, bandwidthM, minReports }: LegendProps) {
+  const hasData = maxValue !== null && maxValue > 0;
+  const low = scale ? formatDensity(scale.min) : null;
+  const mid = scale ? formatDensity(Math.sqrt(scale.min * scale.max)) : null;
+  const high = scale ? formatDensity(scale.max) : null;
+  const barLabel = scale
+    ? `Colour scale, logarithmic: dark purple at ${low}, teal at ${mid}, yellow at ${high} reports per km² or more`
+    : "Colour scale: dark purple for few reports per km², yellow for many";
+  return (
+    <figure className="legend" aria-labelledby="legend-title">
+      <figcaption id="legend-title">Reports per km²</figcaption>
+      <div className="legend-bar" role="img" aria-label={barLabel} />
+      <div className="legend-scale" aria-hidden="true">
+        <span>{low ?? "few"}</span>
+        {mid && <span>{mid}</span>}
+        <span>{high ? `${high}+` : "many"}</span>
+      </div>
+      <p className="hint legend-note">
+        {scale ? `Logarithmic scale; below ${low} reports per km² there is no colour. ` : ""}
+        {hasData
+          ? `Highest in this view: about ${formatDensity(maxValue)} reports per km².`
+          : loaded
+            ? "No reports to show in this view with these filters."
+            : ""}
+      </p>
+      <p className="hint">
+        Each report is spread over about {Math.round(bandwidthM)} m; places with fewer than {minReports} reports stay
+        blank.
+      </p>
+    </figure>
+  );
+}

@@ -1,0 +1,21 @@
+"""One real stack per session, shared by the integration and browser tests: moto server,
+gunicorn and a Celery worker on free ports, each checked to be up before tests start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shared.devstack import Stack
+from tests.support import LiveStack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    s = Stack(tmp_path_factory.mktemp("stack"), extra_env={"SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2"})
+    s.start(workers=1)
+    try:
+        yield LiveStack(s)
+    finally:
+        s.stop()
