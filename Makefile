@@ -15,7 +15,7 @@ LINT_TARGETS :=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv tools run test lint unit integration e2e lock clean
+.PHONY: help venv tools run test lint unit integration e2e docs lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -54,6 +54,9 @@ e2e: venv tools ## browser tests (Playwright driving Debian's chromium) over the
 test: lint tools $(TEST_TARGETS) ## lint and every test
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
+
+docs: venv ## regenerate the README's settings table from shared/settings.py
+	$(BIN)/python -m shared.docs
 
 lock: ## re-resolve constraints.txt from requirements-dev.txt in a fresh venv
 	rm -rf /tmp/safetyheatmap-lock && $(PYTHON) -m venv /tmp/safetyheatmap-lock
