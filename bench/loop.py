@@ -42,9 +42,11 @@ def drain(stack: Stack, timeout: float) -> float:
             QueueUrl=url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        if (attrs["ApproximateNumberOfMessages"] == "0"
-                and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
-                and not grids.dirty_markers(limit=1)):
+        if (
+            attrs["ApproximateNumberOfMessages"] == "0"
+            and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+            and not grids.dirty_markers(limit=1)
+        ):
             return time.perf_counter() - t
         time.sleep(0.2)
     raise SystemExit("the worker did not drain the queue in time")
@@ -69,11 +71,15 @@ def main() -> None:
             base.append((time.perf_counter() - t) * 1000)
         lat = []
         for i in range(args.posts):
-            body = {"lat": -10 + (i % 50) * 0.01, "lon": 20 + (i // 50) * 0.01,
-                    "category": "poor_lighting"}
+            body = {
+                "lat": -10 + (i % 50) * 0.01,
+                "lon": 20 + (i // 50) * 0.01,
+                "category": "poor_lighting",
+            }
             t = time.perf_counter()
-            r = http.post(add, data=json.dumps(body), timeout=10,
-                          headers={"Content-Type": "application/json"})
+            r = http.post(
+                add, data=json.dumps(body), timeout=10, headers={"Content-Type": "application/json"}
+            )
             lat.append((time.perf_counter() - t) * 1000)
             assert r.status_code == 202, r.text
         drained = drain(stack, timeout=300)
@@ -83,26 +89,41 @@ def main() -> None:
             bbox = f"{lon0 - 0.02},{lat0 - 0.02},{lon0 + 0.02},{lat0 + 0.02}"
             t = time.perf_counter()
             for k in range(3):
-                http.post(add, data=json.dumps({"lat": lat0 + k * 0.0003, "lon": lon0,
-                                                "category": "theft"}),
-                          headers={"Content-Type": "application/json"}, timeout=10)
+                http.post(
+                    add,
+                    data=json.dumps({"lat": lat0 + k * 0.0003, "lon": lon0, "category": "theft"}),
+                    headers={"Content-Type": "application/json"},
+                    timeout=10,
+                )
             while True:
-                g = http.get(f"{stack.url}/api/safetyheatmap/heatmap/get",
-                             params={"bbox": bbox, "zoom": 13}, timeout=10).json()
+                g = http.get(
+                    f"{stack.url}/api/safetyheatmap/heatmap/get",
+                    params={"bbox": bbox, "zoom": 13},
+                    timeout=10,
+                ).json()
                 if g["max_value"] > 0:
                     break
                 if time.perf_counter() - t > 30:
                     raise SystemExit("not visible within 30 s")
                 time.sleep(0.02)
             visible.append(time.perf_counter() - t)
-        print(f"POST /report/add, {args.posts} sequential: median {statistics.median(lat):.1f} ms, "
-              f"p99 {pct(lat, 0.99):.1f} ms")
-        print(f"baseline GET /healthz, same gunicorn:     median {statistics.median(base):.1f} ms, "
-              f"p99 {pct(base, 0.99):.1f} ms")
-        print(f"ratio POST/baseline (median): {statistics.median(lat) / statistics.median(base):.1f}x")
+        print(
+            f"POST /report/add, {args.posts} sequential: median {statistics.median(lat):.1f} ms, "
+            f"p99 {pct(lat, 0.99):.1f} ms"
+        )
+        print(
+            f"baseline GET /healthz, same gunicorn:     median {statistics.median(base):.1f} ms, "
+            f"p99 {pct(base, 0.99):.1f} ms"
+        )
+        print(
+            f"ratio POST/baseline (median): {statistics.median(lat) / statistics.median(base):.1f}x"
+        )
         print(f"worker drained the {args.posts}-report burst {drained:.1f} s after the last POST")
-        print(f"POST-to-visible, {args.visible} fresh areas: median {statistics.median(visible):.2f} s, "
-              f"p95 {pct(visible, 0.95):.2f} s, max {max(visible):.2f} s")
+        print(
+            f"POST-to-visible, {args.visible} fresh areas: "
+            f"median {statistics.median(visible):.2f} s, "
+            f"p95 {pct(visible, 0.95):.2f} s, max {max(visible):.2f} s"
+        )
     finally:
         stack.stop()
 

@@ -32,15 +32,16 @@ TRUNCATE = 4.0
 
 #: ``smooth`` uses ``scipy.ndimage.gaussian_filter`` below this sigma (cells) and a separable
 #: ``scipy.signal.fftconvolve`` from it on. The direct filter costs O(cells x sigma), the FFT
-#: O(cells x log cells) with a larger constant. Measured on the 2-core dev box
-#: (``python bench/density.py``, float64, 256^2 and 1024^2 grids padded by 4 sigma): the FFT
-#: path wins from sigma ~5 cells on the 1024 grid and ~6 cells on the 256 grid; below that the
-#: direct filter wins (at sigma 2.5 it is ~2x faster). 6.0 takes the later of the two; near the
-#: crossover the two paths differ by less than 15 %, so the exact value matters little.
+#: O(cells x log cells) with a larger constant, so the FFT wins for wide kernels. Measured on the
+#: 2-core dev box (``python bench/density.py``, float64, grids padded by 4 sigma; see
+#: docs/BENCHMARKS.md): the FFT is faster from sigma 4 on the 256 grid and from sigma 6 on the
+#: 1024 grid; between 4 and 6 the two paths are within ~20 % of each other, and at sigma 2.5
+#: the direct filter is ~1.5x faster. 6.0 follows the large grid, where the milliseconds are.
 FFT_SIGMA_THRESHOLD = 6.0
 
-#: Points handled per pass in ``linear_bin``: the 6 temporaries of a chunk (~0.8 MB) and the
-#: grid lines it touches stay in the per-core L2 cache (2 MB on the dev box).
+#: Points handled per pass in ``linear_bin``: the 6 temporaries of a chunk (~0.8 MB) and most
+#: grid lines it touches stay in the per-core L2 cache (2 MB on the dev box); 8k-32k measured
+#: alike, 4k was 10 % slower (Python overhead per chunk).
 _BIN_CHUNK = 1 << 14
 
 #: Mean variance (cell^2 per axis) that linear binning adds to the kernel; see ``density``.
@@ -71,8 +72,8 @@ def linear_bin(u: ArrayLike, v: ArrayLike, shape: tuple[int, int]) -> FloatArray
     """Linear (bilinear / cloud-in-cell) binning onto cell centres.
 
     Each point's unit mass is split among the 4 nearest cell CENTRES with bilinear weights, so
-    the binned KDE is second-order accurate (simple binning is first order: ~3x the error at
-    sigma 2.5 cells). Mass that lands on centres outside the grid is dropped: callers pad the
+    the binned KDE's error is second order in the cell size (simple binning: first order).
+    Mass that lands on centres outside the grid is dropped: callers pad the
     grid with a 4-sigma margin and crop. NaN/inf points are ignored. Returns float64 ``shape``.
 
     Why it is built this way (speed, see docs/BENCHMARKS.md): the grid is padded by one cell
@@ -175,7 +176,7 @@ def smooth(counts: ArrayLike, sigma_cells: float, *, method: SmoothMethod = "aut
     if method != "fft":
         raise ValueError(f"unknown smoothing method {method!r}")
     kernel = gaussian_kernel_1d(sigma_cells)
-    # Two 1-D passes: ~1.6x faster than one 2-D fftconvolve with the outer-product kernel.
+    # Two 1-D passes: ~1.3x faster than one 2-D fftconvolve with the outer-product kernel.
     out = signal.fftconvolve(data, kernel[np.newaxis, :], mode="same", axes=1)
     out = signal.fftconvolve(out, kernel[:, np.newaxis], mode="same", axes=0)
     np.maximum(out, 0.0, out=out)
@@ -216,10 +217,10 @@ def privacy_mask(counts: ArrayLike, sigma_cells: float, min_reports: int) -> npt
     reach, the square of half-width ``ceil(4 sigma)`` cells around it.
 
     Pass SIMPLE per-cell counts (``simple_bin``), not ``linear_bin`` output: a report must count
-    once, whole, so that "k distinct reports" means exactly that. The square is a little larger
-    than the kernel's disc, which errs on the side of showing a cell whose every one of the
-    ``min_reports`` reports is still far enough to contribute almost nothing; the rule is about
-    re-identification (a lone report must never be visible), not about the colour.
+    once, whole, so that "k distinct reports" means exactly that. Bin them on the same padded
+    grid as the density, so reports in the margin count for the cells near the crop's edge.
+    The window is the kernel's whole (square, 4-sigma) support: a cell is shown only if at
+    least ``min_reports`` distinct reports can colour it, so a lone report never shows.
     """
     reach = reach_counts(counts, math.ceil(TRUNCATE * sigma_cells))
     mask: npt.NDArray[np.bool_] = np.asarray(reach >= min_reports - 1e-9)

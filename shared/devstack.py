@@ -198,10 +198,8 @@ class Stack:
         if proc.popen.poll() is None:
             # The main process only: gunicorn and Celery then stop their children warmly.
             proc.popen.send_signal(sig)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Whatever is left of the process group (a wedged child) goes now.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.popen.pid, signal.SIGKILL)

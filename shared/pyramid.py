@@ -193,9 +193,7 @@ class Recomputer:
             sorted({p for plan in plans.values() for p in self._partitions(plan[0])})
         )
         cache = TileCache(self._grids)
-        cache.prefetch(
-            key for layer, plan in plans.items() for key in self._keys(layer, plan)
-        )
+        cache.prefetch(key for layer, plan in plans.items() for key in self._keys(layer, plan))
         for layer, plan in plans.items():
             for step in plan[0]:
                 self._compute_fine(cache, points, layer, step, now)
@@ -238,7 +236,7 @@ class Recomputer:
         return out
 
     def _keys(self, layer: str, plan: list[list[Step]]) -> set[str]:
-        keys = set()
+        keys: set[str] = set()
         for i, level in enumerate(plan):
             for step in level:
                 z = step.block.z
@@ -305,7 +303,7 @@ class Recomputer:
         lat: list[float] = []
         for key in self._partitions([step]):
             for p in points.get(key, ()):
-                if category != ALL and p.category != category:
+                if category not in (ALL, p.category):
                     continue
                 if since is not None and p.occurred_at < since:
                     continue

@@ -81,8 +81,11 @@ class ReportRepository:
         try:
             old = self._ddb.put_item(
                 TableName=self._table,
-                Item={"pk": {"S": f"id#{report.id}"}, "sk": {"S": "id"},
-                      "partition": {"S": partition}},
+                Item={
+                    "pk": {"S": f"id#{report.id}"},
+                    "sk": {"S": "id"},
+                    "partition": {"S": partition},
+                },
                 ConditionExpression="attribute_not_exists(pk) OR #p = :p",
                 ExpressionAttributeNames={"#p": "partition"},
                 ExpressionAttributeValues={":p": {"S": partition}},

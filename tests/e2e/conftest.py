@@ -5,7 +5,8 @@ browser reaches only the stack: every request to another host (the OpenStreetMap
 aborted before it leaves, so the page shows the heatmap over a plain background, as it must when
 base tiles cannot load.
 
-Needs `playwright` (in the lock) and Debian's Chromium, which `make tools` installs. SAFETYHEATMAP_CHROMIUM names another Chromium binary.
+Needs `playwright` (in the lock) and Debian's Chromium,
+which `make tools` installs. SAFETYHEATMAP_CHROMIUM names another Chromium binary.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
-
 from playwright import sync_api as playwright_sync
 
 

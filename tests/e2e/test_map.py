@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, OpenPage, expect
+from tests.e2e.conftest import OpenPage, expect
 from tests.support import LiveStack, poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
