@@ -1,0 +1,1 @@
+"""AWS CDK app of SafetyHeatmap: a base stack (registries, CI roles) and the service stack."""
