@@ -227,6 +227,39 @@ class Stack:
         ):
             self.stop_proc(proc)
 
+    def scale_workers(self, count: int) -> None:
+        """Start or warm-stop worker processes until `count` run (0 is allowed: reports wait)."""
+        running = self.workers()
+        for proc in running[count:]:
+            self.stop_proc(proc)
+        for _ in range(count - len(running)):
+            self.start_worker()
+
+    def apply_control(self, path: Path) -> bool:
+        """`safetyheatmap scale` writes {"workers": N} here; the running stack obeys."""
+        if not path.exists():
+            return False
+        try:
+            wanted = int(json.loads(path.read_text())["workers"])
+        except (ValueError, KeyError, TypeError):
+            path.unlink(missing_ok=True)
+            return False
+        path.unlink(missing_ok=True)
+        self.scale_workers(max(0, wanted))
+        return True
+
+    def kill(self, proc: Proc) -> None:
+        """SIGKILL the whole process group: a crash, with no warm shutdown."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        proc.popen.wait(10)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_emulator(self) -> None:
+        for proc in [p for p in self.procs if p.name == "moto"]:
+            self.stop_proc(proc)
+
     def write_state(self, path: Path) -> None:
         path.write_text(
             json.dumps(
@@ -235,6 +268,7 @@ class Stack:
                     "moto_url": self.moto_url,
                     "pid": os.getpid(),
                     "processes": {p.name: p.popen.pid for p in self.procs},
+                    "workers": len(self.workers()),
                 },
                 indent=2,
             )
@@ -258,13 +292,23 @@ def main() -> int:
         stack.start(workers=1)
         stack.write_state(run_dir / "stack.json")
         print(f"SafetyHeatmap is running at {stack.url}/  (Ctrl-C stops it)", flush=True)
+        control = run_dir / "control.json"
+        control.unlink(missing_ok=True)
         while not stopping["now"]:
-            for proc in stack.procs:
-                if proc.popen.poll() is not None:
-                    print(
-                        f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}",
-                        flush=True,
-                    )
+            if stack.apply_control(control):
+                stack.write_state(run_dir / "stack.json")
+            for proc in list(stack.procs):
+                if proc.popen.poll() is None:
+                    continue
+                print(
+                    f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}", flush=True
+                )
+                if proc.name.startswith("worker"):
+                    # Supervise workers as ECS would: replace a crashed one, keep serving.
+                    stack.procs.remove(proc)
+                    stack.start_worker()
+                    stack.write_state(run_dir / "stack.json")
+                else:
                     stopping["now"] = True
             time.sleep(0.2)
     finally:

@@ -41,11 +41,11 @@ def provision(settings: Settings) -> dict[str, str]:
         queue_url = sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
         sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attributes)
     for table in (settings.reports_table, settings.grids_table):
-        _ensure_table(ddb, table)
+        ensure_table(ddb, table)
     return {"queue_url": queue_url, "dlq_url": dlq_url}
 
 
-def _ensure_table(ddb: Any, name: str) -> None:
+def ensure_table(ddb: Any, name: str) -> None:
     try:
         ddb.create_table(
             TableName=name,

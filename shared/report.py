@@ -54,6 +54,11 @@ class ValidationError(ValueError):
         super().__init__(text)
         self.field = field
         self.message = text
+        self._detail = message
+
+    def __reduce__(self) -> tuple[type[ValidationError], tuple[str | None, str]]:
+        # Celery and billiard pickle exceptions across processes: rebuild from both fields.
+        return (ValidationError, (self.field, self._detail))
 
 
 @dataclass(frozen=True)

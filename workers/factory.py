@@ -10,11 +10,13 @@ from kombu import Queue
 
 from shared import aws
 from shared.settings import Settings
+from workers import kombu_fixes
 from workers.services import Services, build_services
 from workers.tasks import register_tasks
 
 
 def make_celery(settings: Settings, services: Callable[[], Services] | None = None) -> Celery:
+    kombu_fixes.guard_receive()
     app = Celery("safetyheatmap", set_as_current=True)
     endpoint = urlsplit(settings.endpoint_url or "https://aws")
     app.conf.update(

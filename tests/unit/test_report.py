@@ -130,3 +130,10 @@ def test_forged_message_is_rejected() -> None:
     msg["lat"] = 1000
     with pytest.raises(ValidationError):
         Report.from_message(msg)
+
+
+def test_validation_errors_survive_pickling_between_processes() -> None:
+    import pickle  # noqa: PLC0415 - only this test needs it
+
+    err = pickle.loads(pickle.dumps(ValidationError("lat", "must be finite")))  # noqa: S301
+    assert (err.field, err.message) == ("lat", "lat: must be finite")
