@@ -20,11 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared import aws
 from shared.provision import provision
 from shared.settings import Settings
+from shared.taskmsg import ROLL_WINDOWS, celery_body
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+ROLL_EVERY_S = 3600.0
 
 
 class StartError(RuntimeError):
@@ -260,6 +263,14 @@ class Stack:
         for proc in [p for p in self.procs if p.name == "moto"]:
             self.stop_proc(proc)
 
+    def send_roll_windows(self) -> None:
+        settings = self.settings()
+        sqs = aws.client(settings, "sqs")
+        url = sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
+        sqs.send_message(
+            QueueUrl=url, MessageBody=celery_body(ROLL_WINDOWS, [], settings.queue_name)
+        )
+
     def write_state(self, path: Path) -> None:
         path.write_text(
             json.dumps(
@@ -294,7 +305,12 @@ def main() -> int:
         print(f"SafetyHeatmap is running at {stack.url}/  (Ctrl-C stops it)", flush=True)
         control = run_dir / "control.json"
         control.unlink(missing_ok=True)
+        next_roll = 0.0
         while not stopping["now"]:
+            if time.monotonic() >= next_roll:
+                # The local stand-in for the EventBridge schedule: windows roll hourly.
+                stack.send_roll_windows()
+                next_roll = time.monotonic() + ROLL_EVERY_S
             if stack.apply_control(control):
                 stack.write_state(run_dir / "stack.json")
             for proc in list(stack.procs):
