@@ -38,7 +38,8 @@ def palette() -> np.ndarray:
     rgb = np.zeros((256, 3))
     for coeffs in _VIRIDIS[::-1]:
         rgb = rgb * t[:, None] + coeffs
-    alpha = np.clip(0.25 + 0.7 * t, 0.0, 0.95)
+    # From transparent at the low end, so the edge of the coloured area fades, not steps.
+    alpha = np.clip(0.95 * np.sqrt(t), 0.0, 0.95)
     rgba = np.concatenate([np.clip(rgb, 0, 1), alpha[:, None]], axis=1)
     out: np.ndarray = np.rint(rgba * 255).astype(np.uint8)
     return out
