@@ -57,7 +57,10 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=500)
     parser.add_argument("--visible", type=int, default=20)
     args = parser.parse_args()
-    stack = Stack(Path(tempfile.mkdtemp(prefix="bench-loop-")))
+    stack = Stack(
+        Path(tempfile.mkdtemp(prefix="bench-loop-")),
+        extra_env={"SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0"},
+    )
     stack.start(workers=1)
     http = requests.Session()
     add = f"{stack.url}/api/safetyheatmap/report/add"

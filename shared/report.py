@@ -27,7 +27,9 @@ ID_NAMESPACE = uuid.UUID("7c3a3a5e-2f51-4f0e-9d43-7b0f5e0b8a11")
 
 FIELDS = ("lat", "lon", "category", "description", "occurred_at")
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ud800-\udfff]"
+)
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
 # JSON Schema of the request body; published in the OpenAPI document. The checks below
@@ -133,7 +135,7 @@ def validate_fields(body: dict[str, Any], *, now: datetime) -> dict[str, Any]:
 
 def normalize_text(raw: str) -> str:
     """NFC so equal-looking text is equal; control and bidi characters stripped."""
-    return _CONTROL.sub("", unicodedata.normalize("NFC", raw)).strip()
+    return unicodedata.normalize("NFC", _CONTROL.sub("", raw)).strip()
 
 
 def _coordinate(body: dict[str, Any], name: str, limit: float) -> float:
@@ -142,7 +144,10 @@ def _coordinate(body: dict[str, Any], name: str, limit: float) -> float:
     value = body[name]
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(name, "must be a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValidationError(name, f"must be between -{limit:g} and {limit:g}") from None
     if not math.isfinite(number):
         raise ValidationError(name, "must be finite")
     if not -limit <= number <= limit:
@@ -192,4 +197,7 @@ def _parse_time(value: Any, name: str) -> datetime:
         raise ValidationError(name, "must be an ISO-8601 date-time with an offset") from None
     if parsed.tzinfo is None:  # pragma: no cover - the regex above guarantees an offset
         raise ValidationError(name, "must include a UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(name, "must be an ISO-8601 date-time with an offset") from None

@@ -8,6 +8,7 @@ Handlers and tasks receive a :class:`Settings`; nothing else reads ``os.environ`
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -96,6 +97,57 @@ class Settings:
         "© OpenStreetMap contributors", "Attribution shown for the base map."
     )
     log_level: str = _setting("INFO", "Log level of web and workers.")
+    # --- abuse -------------------------------------------------------------------------
+    rate_limit_per_minute: int = _setting(
+        30,
+        "Report submissions (POST report/add) one client may make per minute, refilled "
+        "continuously (token bucket); 0 turns the limit off (load tests). Reads are not limited.",
+    )
+    rate_limit_burst: int = _setting(
+        10, "Submissions a client may make at once before the per-minute rate applies."
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        (),
+        "CIDRs of proxies (API Gateway's VPC link) whose X-Forwarded-For is believed; the client "
+        "is the right-most hop not in these. Empty: the TCP peer is the client.",
+    )
+    client_hash_key: str = _setting(
+        "",
+        "Secret key of the HMAC that turns a client address into its rate-limit key. Empty: a "
+        "random key is made once per host and kept in the rate-limit file.",
+    )
+    rate_limit_file: str = _setting(
+        "",
+        "Table shared by the gunicorn workers of one host. Empty: "
+        "safetyheatmap-ratelimit-<port>.bin in the system temp folder.",
+    )
+    # --- acknowledgement batching ----------------------------------------------------------
+    enqueue_batch_size: int = _setting(
+        50,
+        "Reports the web puts in one SQS message at most; concurrent POSTs of one process share "
+        "a message (1: one message per report).",
+    )
+    enqueue_linger_ms: float = _setting(
+        10.0,
+        "Under load (a send in flight), milliseconds a batch gathers reports before it is sent; "
+        "a lone report goes at once. Larger: fewer SQS messages, more latency.",
+    )
+    # --- operations ----------------------------------------------------------------------
+    ops_mode: str = _setting(
+        "auto",
+        "Where `safetyheatmap` ops commands act: `local` (the running `make run` stack), `aws` "
+        "(these settings, as the services use them) or `auto` (local if `make run` is up).",
+    )
+    ecs_cluster: str = _setting("safetyheatmap", "ECS cluster of the services (`scale` in AWS).")
+    ecs_worker_service: str = _setting(
+        "safetyheatmap-worker", "ECS service of the workers (`scale` in AWS)."
+    )
+    status_window_minutes: int = _setting(
+        15, "Minutes of freshness samples the status reports (1-60)."
+    )
+    status_cache_ttl: float = _setting(
+        2.0, "Seconds the web keeps a status answer (it costs SQS and DynamoDB calls)."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +181,26 @@ class Settings:
             raise SettingsError("BANDWIDTH_M must be positive")
         if self.privacy_min_reports < 1:
             raise SettingsError("PRIVACY_MIN_REPORTS must be at least 1")
+        if self.rate_limit_per_minute < 0:
+            raise SettingsError("RATE_LIMIT_PER_MINUTE must be 0 (off) or positive")
+        if self.rate_limit_burst < 1:
+            raise SettingsError("RATE_LIMIT_BURST must be at least 1")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(f"TRUSTED_PROXIES: not a CIDR: {cidr!r}") from None
+        self._validate_operations()
+
+    def _validate_operations(self) -> None:
+        if self.enqueue_batch_size < 1:
+            raise SettingsError("ENQUEUE_BATCH_SIZE must be at least 1")
+        if not 0 <= self.enqueue_linger_ms < self.enqueue_timeout * 1000:
+            raise SettingsError("ENQUEUE_LINGER_MS must be within 0..ENQUEUE_TIMEOUT")
+        if self.ops_mode not in {"auto", "local", "aws"}:
+            raise SettingsError("OPS_MODE must be auto, local or aws")
+        if not 1 <= self.status_window_minutes <= 60:
+            raise SettingsError("STATUS_WINDOW_MINUTES must be within 1..60")
 
     def longest_task_seconds(self) -> int:
         """Worst case one message stays reserved: every try at the hard limit plus backoffs.

@@ -13,11 +13,15 @@ from shared.settings import Settings
 from shared.tiles import Pyramid
 from web import errors
 from web.grids import GridReader
-from web.middleware import CacheHeaders, RequestId, SecurityHeaders
+from web.middleware import CacheHeaders, RequestId, RequestLog, SecurityHeaders
+from web.openapi import OPENAPI_PATH, build_document
+from web.ratelimit import ClientAddress, RateLimit, SharedBuckets
 from web.resources.health import HealthResource, ReadyResource
 from web.resources.heatmap import HeatmapResource, TileResource
 from web.resources.meta import CategoriesResource, ConfigResource
+from web.resources.openapi import OpenApiResource
 from web.resources.reports import Enqueue, ReportResource
+from web.resources.status import StatusResource
 from web.static import StaticFiles
 
 API = "/api/safetyheatmap"
@@ -30,10 +34,16 @@ def create_app(
     reader: GridReader,
     ready_checks: dict[str, Callable[[], None]],
     clock: Callable[[], datetime],
+    limiter: SharedBuckets | None = None,
+    status: Callable[[], dict[str, Any]] | None = None,
 ) -> falcon.App:
-    middleware: list[Any] = [RequestId(), SecurityHeaders(), CacheHeaders(settings)]
+    """``limiter``: the host's shared token buckets for report submissions; None: no limit."""
+    middleware: list[Any] = [RequestLog(), RequestId(), SecurityHeaders(), CacheHeaders(settings)]
     if settings.cors_origins:
         middleware.append(falcon.CORSMiddleware(allow_origins=list(settings.cors_origins)))
+    if limiter is not None:
+        client = ClientAddress(settings.trusted_proxies)
+        middleware.append(RateLimit(limiter, client, {("POST", f"{API}/report/add")}))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.resp_options.secure_cookies_by_default = True
@@ -49,6 +59,10 @@ def create_app(
     )
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready_checks))
+    if status is not None:  # queue depth, freshness: see shared/status.py
+        app.add_route(f"{API}/status", StatusResource(status))
+    document = build_document(settings, status=status is not None)
+    app.add_route(OPENAPI_PATH, OpenApiResource(document))
     frontend = Path(settings.frontend_dir) if settings.frontend_dir else REPO_ROOT / "frontend_dist"
     app.add_sink(StaticFiles(frontend), prefix=r"/(?!api/)")
     return app

@@ -1,13 +1,18 @@
-"""Cross-cutting response headers: caching, security, request ids, CORS."""
+"""Cross-cutting concerns: caching, security headers, request ids, request logs, CORS."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from typing import Any
 
 import falcon
 
+from shared.metrics import Metrics, metrics
 from shared.settings import Settings
+
+access_log = logging.getLogger("safetyheatmap.access")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; "
@@ -68,3 +73,41 @@ class RequestId:
         rid = req.context.get("request_id")
         if rid:
             resp.set_header("X-Request-Id", rid)
+
+
+class RequestLog:
+    """One log line per request (method, path, status, duration_ms, request_id), and the
+    report submissions' outcomes as metrics: ``ReportsAccepted``, ``ReportsRejected`` by
+    ``Reason`` (the error code of the answer). First in the middleware list, so it times the
+    whole request and sees the final status. No client address and no query string is logged."""
+
+    def __init__(self, stats: Metrics | None = None) -> None:
+        self._stats = stats
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        started = req.context.get("started")
+        duration = (time.perf_counter() - started) * 1000 if started else None
+        status = resp.status_code
+        access_log.info(
+            "request",
+            extra={
+                "method": req.method,
+                "path": req.path,
+                "status": status,
+                "duration_ms": None if duration is None else round(duration, 2),
+                "request_id": req.context.get("request_id"),
+            },
+        )
+        if req.method == "POST" and req.path.endswith("/report/add"):
+            stats = self._stats or metrics()
+            if status == 202:
+                stats.count("ReportsAccepted")
+            else:
+                media = resp.media if isinstance(resp.media, dict) else {}
+                reason = str(media.get("error") or f"http_{status}")
+                stats.count("ReportsRejected", Reason=reason)

@@ -8,17 +8,25 @@ import falcon
 
 from shared import aws
 from shared.settings import Settings
+from shared.status import StatusReader
 from shared.storage import GridRepository
 from shared.tiles import Pyramid
 from web.app import create_app
 from web.enqueue import SqsEnqueuer
 from web.grids import BlobCache, GridReader
+from web.ratelimit import from_settings as rate_limiter
 
 
 def build_app(settings: Settings) -> falcon.App:
     sqs = aws.client(settings, "sqs", timeout=settings.enqueue_timeout, attempts=2)
     ddb = aws.client(settings, "dynamodb", timeout=3.0, attempts=3)
-    enqueue = SqsEnqueuer(sqs, settings.queue_name)
+    enqueue = SqsEnqueuer(
+        sqs,
+        settings.queue_name,
+        batch_size=settings.enqueue_batch_size,
+        linger_s=settings.enqueue_linger_ms / 1000,
+        timeout_s=settings.enqueue_timeout,
+    )
     grids = GridRepository(ddb, settings.grids_table)
     reader = GridReader(
         BlobCache(grids, settings.grid_cache_ttl, settings.grid_cache_size),
@@ -35,4 +43,6 @@ def build_app(settings: Settings) -> falcon.App:
         reader=reader,
         ready_checks={"queue": enqueue.ping, "tables": tables},
         clock=lambda: datetime.now(UTC),
+        limiter=rate_limiter(settings),
+        status=StatusReader(sqs, ddb, settings, cache_ttl=settings.status_cache_ttl),
     )

@@ -1,27 +1,265 @@
-"""Thin tasks: decode the message, call shared code, retry explicitly on transient errors."""
+"""Thin tasks: decode the message, call shared code, retry explicitly on transient errors.
+
+``store_reports`` takes the web's batches (a list of ``{"report", "request_id"}``);
+``store_report`` (one report) stays for messages queued before batching and for other senders.
+Each report is stored by ``ingest.store`` exactly as before (idempotent by id); a batch only
+shares the work that repeats: dirty marks are merged per partition and written once after the
+reports, and one recompute is scheduled per batch. Each task writes one log line (with the
+request ids it carries, its duration and outcome) and EMF metrics (``shared.metrics``).
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from shared import ingest
+from shared import aws, ingest
+from shared.metrics import metrics
 from shared.report import Report, ValidationError
 from shared.settings import Settings
-from shared.storage import utc_now_iso
+from shared.status import FreshnessLog
+from shared.storage import GridRepository, utc_now_iso
 from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT
 from workers.services import Services
 
+STORE_REPORTS = "safetyheatmap.store_reports"
+"""The web's batch task (web/enqueue.py sends this name; a unit test checks both agree)."""
+
 log = logging.getLogger("safetyheatmap.tasks")
 TRANSIENT = (BotoCoreError, ClientError, SoftTimeLimitExceeded)
+STORE_THREADS = 8
+"""Reports of one batch stored concurrently: each is a few DynamoDB round trips."""
+RECEIVE_COUNT = "sqs_receive_count"
+
+
+class _DeferredMarks(GridRepository):
+    """The grid repository as ``ingest.store`` sees it within a batch: marks are merged and
+    written once per partition after every report of the batch is stored."""
+
+    def __init__(self, inner: GridRepository) -> None:
+        self.__dict__.update(inner.__dict__)
+        self._inner = inner
+        self._marks: dict[str, set[str]] = {}
+        self._marks_lock = threading.Lock()
+
+    def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
+        with self._marks_lock:
+            self._marks.setdefault(partition, set()).update(layers)
+
+    def write_marks(self) -> None:
+        for partition, layers in sorted(self._marks.items()):
+            self._inner.mark_dirty(partition, layers)
+
+
+def remember_receive_count(request: Any = None, **_: Any) -> None:
+    """``task_received`` handler: the consumer sees the SQS message, a task only its headers.
+    Copy the receive count over so a task that gives up can tell whether the DLQ comes next."""
+    try:
+        attrs = request.message.delivery_info["sqs_message"]["Attributes"]
+        request.request_dict[RECEIVE_COUNT] = int(attrs["ApproximateReceiveCount"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+
+
+class Runner:
+    """What the tasks do, apart from Celery's decorators."""
+
+    def __init__(self, settings: Settings, services: Callable[[], Services]) -> None:
+        self.settings = settings
+        self.services = services
+        self.send_recompute: Callable[[], None] = lambda: None
+        self._freshness: FreshnessLog | None = None
+
+    def freshness(self) -> FreshnessLog:
+        if self._freshness is None:
+            ddb = aws.client(self.settings, "dynamodb", timeout=5.0, attempts=3)
+            self._freshness = FreshnessLog(ddb, self.settings.grids_table)
+        return self._freshness
+
+    def bookkeeping(self, step: Callable[[], Any], default: Any = None) -> Any:
+        """Freshness bookkeeping never fails a task: it is measured, not stored data."""
+        try:
+            return step()
+        except TRANSIENT as exc:
+            log.warning("freshness bookkeeping failed", extra={"error": type(exc).__name__})
+            return default
+
+    # --- failures ---------------------------------------------------------------------------
+    def backoff(self, retries: int) -> float:
+        # Full jitter, capped well below the visibility timeout (settings validate that).
+        cap = min(self.settings.retry_backoff_max, 2.0 ** (retries + 1))
+        return random.uniform(0.5, cap)  # noqa: S311
+
+    def give_up(self, task: Task, exc: Exception, what: str) -> Reject:
+        receives = int(getattr(task.request, RECEIVE_COUNT, 0) or 0)
+        to_dlq = receives >= self.settings.max_receives
+        stats = metrics()
+        stats.count("TaskFailed", Task=task.name)
+        if to_dlq:
+            stats.count("DlqMoves", Task=task.name)
+        log.error(
+            what,
+            extra={
+                "task": task.name,
+                "error": type(exc).__name__,
+                "receive": receives,
+                "max_receives": self.settings.max_receives,
+                "next": "dlq" if to_dlq else "redelivery after the visibility timeout",
+            },
+        )
+        return Reject(exc, requeue=False)
+
+    def retry_or_reject(self, task: Task, exc: Exception) -> None:
+        if task.request.retries >= self.settings.task_max_retries:
+            what = "giving up; the message returns to SQS and reaches the DLQ"
+            raise self.give_up(task, exc, what) from exc
+        metrics().count("TaskFailed", Task=task.name)
+        log.warning(
+            "task failed; retrying",
+            extra={"task": task.name, "error": type(exc).__name__, "retry": task.request.retries},
+        )
+        raise task.retry(exc=exc, countdown=self.backoff(task.request.retries)) from exc
+
+    # --- tasks ------------------------------------------------------------------------------
+    def store_batch(self, task: Task, items: Any) -> None:
+        """Store every valid report of a batch; then, if an item was malformed (forged: the web
+        validates), reject the message so that it reaches the DLQ for inspection. The valid
+        reports are stored by then, and storing them again on redelivery or redrive is a no-op."""
+        started = time.perf_counter()
+        if not isinstance(items, list) or not items:
+            raise self.give_up(task, ValueError("no reports"), "rejected a malformed message")
+        reports: list[Report] = []
+        for item in items:
+            try:
+                reports.append(Report.from_message(item["report"]))
+            except (ValidationError, TypeError, ValueError, KeyError) as exc:
+                log.error("malformed report", extra={"task": task.name, "error": str(exc)})
+        malformed = len(items) - len(reports)
+        s = self.services()
+        marks = _DeferredMarks(s.grids)
+        now = datetime.now(UTC)
+
+        def store(report: Report) -> ingest.IngestResult:
+            return ingest.store(report, s.reports, marks, s.pyramid, now)
+
+        try:
+            with ThreadPoolExecutor(max(1, min(STORE_THREADS, len(reports)))) as pool:
+                results = list(pool.map(store, reports))
+            marks.write_marks()
+            fresh = [r.received_at for r, res in zip(reports, results, strict=True) if res.stored]
+            self.bookkeeping(lambda: self.freshness().add_pending(fresh))
+            if reports:
+                ingest.schedule_recompute(
+                    s.grids, self.send_recompute, owner=task.request.id or "", ttl_s=60.0
+                )
+        except TRANSIENT as exc:
+            self.retry_or_reject(task, exc)
+        stored = sum(1 for res in results if res.stored)
+        duration = (time.perf_counter() - started) * 1000
+        oldest = min((r.received_at for r in reports), default=None)
+        stats = metrics()
+        stats.observe("TaskDuration", duration, Task=task.name)
+        stats.count("ReportsStored", stored)
+        stats.count("ReportsDuplicate", len(reports) - stored)
+        log.info(
+            "reports stored",
+            extra={
+                "task": task.name,
+                "reports": len(reports),
+                "stored": stored,
+                "duplicates": len(reports) - stored,
+                "malformed": malformed,
+                "report_ids": [r.id for r in reports],
+                "request_ids": [i.get("request_id") for i in items if isinstance(i, dict)],
+                "queued_ms": round((now - oldest).total_seconds() * 1000) if oldest else None,
+                "duration_ms": round(duration, 1),
+                "outcome": "stored" if not malformed else "malformed",
+            },
+        )
+        if malformed:
+            stats.count("ReportsMalformed", malformed)
+            raise self.give_up(task, ValueError("malformed report"), "rejected a malformed message")
+
+    def recompute(self, task: Task) -> None:
+        started = time.perf_counter()
+        s = self.services()
+        pending: dict[int, int] = self.bookkeeping(self.freshness().take_pending, {})
+
+        def keep_pending() -> None:
+            self.bookkeeping(lambda: self.freshness().put_back(pending))
+
+        try:
+            result = ingest.recompute(
+                s.grids,
+                s.recomputer,
+                owner=task.request.id or "",
+                lease_s=self.settings.task_time_limit + 5,
+                now=datetime.now(UTC),
+                computed_at=utc_now_iso(),
+            )
+        except TRANSIENT as exc:
+            keep_pending()
+            self.retry_or_reject(task, exc)
+        if not result.ran:
+            # Another run holds the lease; ours must still happen after it.
+            keep_pending()
+            raise task.retry(countdown=1.0)
+        lags: list[tuple[float, int]] = []
+        if result.more:
+            keep_pending()  # not every marker was read: the next run covers them
+            self.send_recompute()
+        else:
+            lags = self.bookkeeping(lambda: self.freshness().record(pending, time.time()), [])
+        duration = (time.perf_counter() - started) * 1000
+        stats = metrics()
+        stats.observe("TaskDuration", duration, Task=RECOMPUTE)
+        stats.count("TilesRecomputed", result.tiles)
+        for lag, n in lags:
+            for _ in range(min(n, 100)):
+                stats.observe("FreshnessLag", lag)
+        log.info(
+            "grids recomputed",
+            extra={
+                "task": RECOMPUTE,
+                "markers": result.markers,
+                "tiles": result.tiles,
+                "reports_covered": sum(n for _, n in lags),
+                "freshness_max_ms": round(max(lag for lag, _ in lags)) if lags else None,
+                "duration_ms": round(duration, 1),
+                "outcome": "ok",
+            },
+        )
+
+    def roll_windows(self, task: Task) -> None:
+        started = time.perf_counter()
+        s = self.services()
+        try:
+            marked = ingest.roll_windows(s.reports, s.grids, datetime.now(UTC))
+            if marked or s.grids.dirty_markers(limit=1):
+                ingest.schedule_recompute(s.grids, self.send_recompute, task.request.id or "", 60.0)
+        except TRANSIENT as exc:
+            self.retry_or_reject(task, exc)
+        duration = (time.perf_counter() - started) * 1000
+        metrics().observe("TaskDuration", duration, Task=ROLL_WINDOWS)
+        log.info(
+            "windows rolled",
+            extra={
+                "task": ROLL_WINDOWS,
+                "marked": marked,
+                "duration_ms": round(duration, 1),
+                "outcome": "ok",
+            },
+        )
 
 
 def register_tasks(app: Celery, settings: Settings, services: Callable[[], Services]) -> None:
@@ -34,90 +272,26 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
         "max_retries": settings.task_max_retries,
         "ignore_result": True,
     }
+    runner = Runner(settings, services)
+    signals.task_received.connect(remember_receive_count, weak=False)
 
-    def backoff(retries: int) -> float:
-        # Full jitter, capped well below the visibility timeout (settings validate that).
-        return random.uniform(0.5, min(settings.retry_backoff_max, 2.0 ** (retries + 1)))  # noqa: S311
-
-    def retry_or_reject(task: Task, exc: Exception) -> None:
-        if task.request.retries >= settings.task_max_retries:
-            log.error(
-                "giving up; the message returns to SQS and reaches the DLQ",
-                extra={"task": task.name, "error": type(exc).__name__},
-            )
-            raise Reject(exc, requeue=False) from exc
-        raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
-
-    def send_recompute() -> None:
-        recompute.apply_async(countdown=settings.recompute_delay)
+    @app.task(name=STORE_REPORTS, **common)
+    def store_reports(self: Task, items: list[Any]) -> None:
+        runner.store_batch(self, items)
 
     @app.task(name=STORE_REPORT, **common)
     def store_report(self: Task, payload: dict[str, Any]) -> None:
-        started = time.perf_counter()
-        try:
-            report = Report.from_message(payload)
-        except (ValidationError, TypeError, ValueError) as exc:
-            log.error("rejected a malformed message", extra={"error": str(exc)})
-            raise Reject(exc, requeue=False) from exc
-        s = services()
-        try:
-            result = ingest.store(report, s.reports, s.grids, s.pyramid, datetime.now(UTC))
-            ingest.schedule_recompute(
-                s.grids, send_recompute, owner=self.request.id or "", ttl_s=60.0
-            )
-        except TRANSIENT as exc:
-            retry_or_reject(self, exc)
-        log.info(
-            "report stored" if result.stored else "duplicate report ignored",
-            extra={
-                "task": STORE_REPORT,
-                "report_id": report.id,
-                "request_id": (self.request.headers or {}).get("request_id")
-                if isinstance(self.request.headers, dict)
-                else None,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "outcome": "stored" if result.stored else "duplicate",
-            },
-        )
+        # The one-report format: messages queued before batching, or other senders.
+        headers = self.request.headers if isinstance(self.request.headers, dict) else {}
+        request_id = headers.get("request_id") or getattr(self.request, "request_id", None)
+        runner.store_batch(self, [{"report": payload, "request_id": request_id}])
 
     @app.task(name=RECOMPUTE, **{**common, "max_retries": 120})
     def recompute(self: Task) -> None:
-        started = time.perf_counter()
-        s = services()
-        try:
-            result = ingest.recompute(
-                s.grids,
-                s.recomputer,
-                owner=self.request.id or "",
-                lease_s=settings.task_time_limit + 5,
-                now=datetime.now(UTC),
-                computed_at=utc_now_iso(),
-            )
-        except TRANSIENT as exc:
-            retry_or_reject(self, exc)
-        if not result.ran:
-            # Another run holds the lease; ours must still happen after it.
-            raise self.retry(countdown=1.0)
-        if result.more:
-            send_recompute()
-        log.info(
-            "grids recomputed",
-            extra={
-                "task": RECOMPUTE,
-                "markers": result.markers,
-                "tiles": result.tiles,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                "outcome": "ok",
-            },
-        )
+        runner.recompute(self)
 
     @app.task(name=ROLL_WINDOWS, **common)
     def roll_windows(self: Task) -> None:
-        s = services()
-        try:
-            marked = ingest.roll_windows(s.reports, s.grids, datetime.now(UTC))
-            if marked or s.grids.dirty_markers(limit=1):
-                ingest.schedule_recompute(s.grids, send_recompute, self.request.id or "", 60.0)
-        except TRANSIENT as exc:
-            retry_or_reject(self, exc)
-        log.info("windows rolled", extra={"task": ROLL_WINDOWS, "marked": marked})
+        runner.roll_windows(self)
+
+    runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)

@@ -42,9 +42,12 @@ class ReportResource:
         if len(raw) > self._max_body:
             raise BodyTooLarge(f"the body must be at most {self._max_body} bytes")
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
+            body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            # JSON can escape lone surrogates (\ud800), which are not text: refuse them too.
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except (UnicodeError, ValueError) as exc:
             raise MalformedJSON("the body is not valid JSON") from exc
+        return body
 
 
 def _reject_constant(name: str) -> object:

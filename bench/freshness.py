@@ -1,0 +1,114 @@
+"""Freshness under steady load: acknowledged-to-visible at RATE reports/s.
+
+Starts the embedded stack with WORKERS Celery workers. wrk sends RATE - 3 reports/s (random
+places in a London box, open loop) for DURATION seconds; meanwhile, once a second, a probe posts
+3 reports close together in a fresh area (so the privacy threshold k = 3 is met) and polls
+heatmap/get there every 50 ms until the area shows density: its lag is from the third 202 to
+the first answer that shows it, as a client sees it (including the web's grid cache). Prints
+p50/p95/max of the probes, the queue depth at the end (did the worker keep up?), and the
+worker-side figure of the status endpoint (every report's lag, from the freshness histogram).
+
+    .venv/bin/python bench/freshness.py [--rate 100] [--duration 60] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from benchlib import load, start_stack, wrk
+
+API = "/api/safetyheatmap"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def probe(url: str, j: int, timeout: float = 60.0) -> float | None:
+    http = requests.Session()
+    lat0, lon0 = -30 + (j // 40) * 0.5, -60 + (j % 40) * 0.5
+    for k in range(3):
+        resp = http.post(
+            f"{url}{API}/report/add",
+            data=json.dumps({"lat": lat0 + k * 0.0003, "lon": lon0, "category": "theft"}),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        resp.raise_for_status()
+    acked = time.perf_counter()
+    bbox = f"{lon0 - 0.02},{lat0 - 0.02},{lon0 + 0.02},{lat0 + 0.02}"
+    while time.perf_counter() - acked < timeout:
+        grid = http.get(
+            f"{url}{API}/heatmap/get", params={"bbox": bbox, "zoom": 13}, timeout=10
+        ).json()
+        if grid["max_value"] > 0:
+            return time.perf_counter() - acked
+        time.sleep(0.05)
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    print(f"load average at start: {load()}", flush=True)
+    env = {"SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0"}
+    stack = start_stack(env, workers=args.workers, prefix="bench-fresh-")
+    try:
+        lags: list[float | None] = []
+        background: dict[str, object] = {}
+
+        def load_gen() -> None:
+            background.update(
+                wrk(
+                    f"{stack.url}{API}/report/add",
+                    duration=args.duration,
+                    connections=50,
+                    rate=args.rate - 3,
+                    method="POST",
+                    body="report",
+                )
+            )
+
+        gen = threading.Thread(target=load_gen)
+        gen.start()
+        time.sleep(2)  # the schedule is running
+        with ThreadPoolExecutor(16) as pool:
+            futures = []
+            for j in range(args.duration - 4):
+                futures.append(pool.submit(probe, stack.url, j))
+                time.sleep(1.0)
+            gen.join()
+            lags = [f.result() for f in futures]
+        status = requests.get(f"{stack.url}{API}/status", timeout=10).json()
+    finally:
+        stack.stop()
+    seen = [lag for lag in lags if lag is not None]
+    print(
+        f"background: {background['ok_rate']:.1f} accepted/s, errors {background['errors']}, "
+        f"p99 {background['p99_ms']:.1f} ms"
+    )
+    print(
+        f"probes: {len(seen)}/{len(lags)} visible; ack-to-visible p50 "
+        f"{statistics.median(seen):.2f} s, p95 {pct(seen, 0.95):.2f} s, max {max(seen):.2f} s"
+    )
+    fresh = status["freshness"]
+    print(
+        f"status endpoint (worker-side, {fresh['reports']} reports, last "
+        f"{fresh['window_minutes']} min): p50 {fresh['p50_ms'] / 1000:.2f} s, "
+        f"p95 {fresh['p95_ms'] / 1000:.2f} s; queue at the end: {status['queue']}"
+    )
+    print(f"load average at end: {load()}")
+
+
+if __name__ == "__main__":
+    main()

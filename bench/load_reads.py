@@ -1,0 +1,124 @@
+"""Cached reads: warm PNG tiles and heatmap/get against static bytes on the same configuration.
+
+Seeds demo reports through the API (one worker), waits until the grids are computed, stops the
+worker, then saturates each endpoint with wrk (closed loop, CONNECTIONS connections) for
+DURATION seconds: the baseline serves the very same bytes (the tile's PNG, the heatmap's JSON)
+from memory with an ETag, in a bare Falcon app under the same gunicorn configuration. Prints
+requests/s, p50/p99 and the ratio to the baseline, for 200 answers and for the 304 path
+(If-None-Match with the current ETag).
+
+    .venv/bin/python bench/load_reads.py [--duration 10] [--connections 16] [--reports 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from benchlib import Baseline, load, start_stack, wrk
+
+from shared import aws, seed
+from shared.storage import GridRepository
+from shared.tiles import lonlat_to_world
+
+API = "/api/safetyheatmap"
+BBOX = "-0.16,51.49,-0.06,51.53"
+
+
+def settled(stack: Any) -> bool:
+    s = stack.settings()
+    sqs = aws.client(s, "sqs")
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName=s.queue_name)["QueueUrl"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    grids = GridRepository(aws.client(s, "dynamodb"), s.grids_table)
+    return (
+        attrs["ApproximateNumberOfMessages"] == "0"
+        and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+        and not grids.dirty_markers(limit=1)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--reports", type=int, default=400)
+    args = parser.parse_args()
+    print(f"load average at start: {load()}", flush=True)
+    env = {"SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0"}
+    stack = start_stack(env, workers=1, prefix="bench-reads-")
+    baseline = None
+    rows = []
+    try:
+        statuses = seed.post_all(
+            stack.url, seed.plan(args.reports, seed.AREAS["london"], 3, seed.now_utc())
+        )
+        assert set(statuses) == {202}, statuses
+        deadline = time.monotonic() + 300
+        while not settled(stack):
+            if time.monotonic() > deadline:
+                raise SystemExit("the worker did not settle")
+            time.sleep(0.5)
+        stack.scale_workers(0)  # reads only from here on
+        x, y = lonlat_to_world(-0.1278, 51.5074)
+        tile = f"{API}/heatmap/tiles/13/{int(x * 2**13)}/{int(y * 2**13)}.png"
+        heatmap = f"{API}/heatmap/get?bbox={BBOX}&zoom=13"
+        static = Path(tempfile.mkdtemp(prefix="bench-static-"))
+        etags = {}
+        for name, path in (("tile", tile), ("heatmap", heatmap)):
+            resp = requests.get(stack.url + path, timeout=10)
+            resp.raise_for_status()
+            (static / name).write_bytes(resp.content)
+            etags[name] = resp.headers["ETag"]
+            print(f"{name}: {len(resp.content)} bytes, {resp.headers['Content-Type']}")
+        baseline = Baseline(stack, static)
+        for name, path in (("tile", tile), ("heatmap", heatmap)):
+            base_etag = requests.get(f"{baseline.url}/static/{name}", timeout=5).headers["ETag"]
+            for label, ours, theirs in (
+                ("200", {}, {}),
+                ("304", {"If-None-Match": etags[name]}, {"If-None-Match": base_etag}),
+            ):
+                common = {"duration": args.duration, "connections": args.connections}
+                wrk(stack.url + path, duration=2, connections=4, headers=ours)  # warm
+                b = wrk(f"{baseline.url}/static/{name}", headers=theirs, **common)  # type: ignore[arg-type]
+                a = wrk(stack.url + path, headers=ours, **common)  # type: ignore[arg-type]
+                rows.append((name, label, b, a))
+                print(
+                    f"{name} {label}: ours {a['ok_rate']:.0f}/s p99 {a['p99_ms']:.2f} ms, "
+                    f"baseline {b['ok_rate']:.0f}/s p99 {b['p99_ms']:.2f} ms, "
+                    f"ratio {a['ok_rate'] / b['ok_rate']:.0%}, errors {a['errors']}",
+                    flush=True,
+                )
+    finally:
+        if baseline is not None:
+            baseline.stop()
+        stack.stop()
+    print()
+    print(
+        f"gunicorn: defaults (2 workers x 4 threads, gthread) for both; wrk -t1 "
+        f"-c{args.connections}, closed loop, {args.duration} s each"
+    )
+    print()
+    print(
+        "| request | answer | ours req/s | baseline req/s | ratio | ours p50 / p99 ms | "
+        "baseline p50 / p99 ms | errors |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name, label, b, a in rows:
+        what = "tiles/13/x/y.png" if name == "tile" else "heatmap/get (zoom 13)"
+        print(
+            f"| {what} | {label} | {a['ok_rate']:.0f} | {b['ok_rate']:.0f} | "
+            f"{a['ok_rate'] / b['ok_rate']:.0%} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | "
+            f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} | {a['errors']} |"
+        )
+    print(f"\nload average at end: {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Worker throughput: reports/s with 1 and 2 worker processes (each Celery's default pool).
+
+For each worker count, a fresh stack starts with that many workers; then REPORTS reports are
+put on the queue at once as the web would batch them (``store_reports`` messages of BATCH),
+spread over a few cities, and the clock runs until every message is consumed (stored) and until
+no partition is dirty (grids recomputed). The emulator is one process on the same 2 cores, so
+these are emulator-bound figures; see docs/BENCHMARKS.md for what they mean for AWS.
+
+    .venv/bin/python bench/workers.py [--reports 2000] [--batch 20] [--counts 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+
+from benchlib import load, start_stack, tree_cpu
+
+from shared import aws, seed
+from shared.devstack import Stack
+from shared.report import parse_submission
+from shared.storage import GridRepository, ReportRepository
+from shared.taskmsg import celery_body
+from workers.tasks import STORE_REPORTS
+
+
+def run(count: int, reports: int, batch: int) -> dict[str, float]:
+    stack = start_stack(
+        {"SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0"}, workers=count, prefix=f"bench-w{count}-"
+    )
+    try:
+        s = stack.settings()
+        sqs = aws.client(s, "sqs")
+        grids = GridRepository(aws.client(s, "dynamodb"), s.grids_table)
+        url = sqs.get_queue_url(QueueName=s.queue_name)["QueueUrl"]
+        now = datetime.now(UTC)
+        items = []
+        for i, area in enumerate(("london", "paris", "berlin", "nyc")):
+            for key, body in seed.plan(reports // 4, seed.AREAS[area], i, now):
+                report = parse_submission(body, now=now, idempotency_key=f"{key}-{area}")
+                items.append({"report": report.to_message(), "request_id": key})
+        bodies = [
+            celery_body(STORE_REPORTS, [items[i : i + batch]], s.queue_name)
+            for i in range(0, len(items), batch)
+        ]
+        moto = next(p.popen.pid for p in stack.procs if p.name == "moto")
+        workers = [p.popen.pid for p in stack.workers()]
+        cpu0 = tree_cpu(moto), sum(tree_cpu(w) for w in workers)
+        started = time.monotonic()
+        for i in range(0, len(bodies), 10):
+            sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(j), "MessageBody": b} for j, b in enumerate(bodies[i : i + 10])
+                ],
+            )
+        stored_at = None
+        while True:
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            idle = all(v == "0" for v in attrs.values())
+            if stored_at is None and attrs["ApproximateNumberOfMessages"] == "0":
+                stored_at = time.monotonic()  # every batch taken (recomputes may follow)
+            if idle and not grids.dirty_markers(limit=1):
+                done = time.monotonic()
+                break
+            if time.monotonic() - started > 900:
+                raise SystemExit("not drained within 15 minutes")
+            time.sleep(0.25)
+        stored = len(stack_ids(stack))
+        return {
+            "reports": float(stored),
+            "drained_s": done - started,
+            "taken_s": (stored_at or done) - started,
+            "rate": stored / (done - started),
+            "moto_cpu": tree_cpu(moto) - cpu0[0],
+            "worker_cpu": sum(tree_cpu(w) for w in workers) - cpu0[1],
+        }
+    finally:
+        stack.stop()
+
+
+def stack_ids(stack: Stack) -> list[str]:
+    """Every stored id: one scan, at the end only."""
+    s = stack.settings()
+    return ReportRepository(aws.client(s, "dynamodb"), s.reports_table).ids()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reports", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--counts", default="1,2")
+    args = parser.parse_args()
+    print(f"load average at start: {load()}", flush=True)
+    rows = []
+    for count in (int(c) for c in args.counts.split(",")):
+        result = run(count, args.reports, args.batch)
+        rows.append((count, result))
+        print(
+            f"{count} worker(s): {result['reports']:.0f} reports stored and recomputed in "
+            f"{result['drained_s']:.1f} s = {result['rate']:.0f} reports/s; CPU: workers "
+            f"{result['worker_cpu']:.1f} s, emulator {result['moto_cpu']:.1f} s",
+            flush=True,
+        )
+    print()
+    print(
+        "| worker processes | reports | all consumed (s) | stored + recomputed (s) | "
+        "reports/s | worker CPU s | emulator CPU s |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for count, r in rows:
+        print(
+            f"| {count} | {r['reports']:.0f} | {r['taken_s']:.1f} | {r['drained_s']:.1f} | "
+            f"{r['rate']:.0f} | {r['worker_cpu']:.1f} | {r['moto_cpu']:.1f} |"
+        )
+    print(f"\nload average at end: {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""The rate limit across real gunicorn worker processes (no emulator needed: 422s never enqueue)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.devstack import Stack
+
+pytestmark = pytest.mark.integration
+
+
+def test_limit_is_shared_by_gunicorn_workers_and_answers_429(tmp_path: Path) -> None:
+    stack = Stack(
+        tmp_path,
+        extra_env={
+            "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "6",
+            "SAFETYHEATMAP_RATE_LIMIT_BURST": "3",
+            "SAFETYHEATMAP_WEB_WORKERS": "2",
+            "SAFETYHEATMAP_RATE_LIMIT_FILE": str(tmp_path / "ratelimit.bin"),
+        },
+    )
+    try:
+        stack.start_web()
+        statuses, retry_after = [], []
+        for _ in range(8):
+            # A fresh connection each time, so requests spread over both workers.
+            resp = requests.post(
+                f"{stack.url}/api/safetyheatmap/report/add",
+                data=json.dumps({"lat": 100, "lon": 0, "category": "theft"}),
+                headers={"Content-Type": "application/json", "Connection": "close"},
+                timeout=10,
+            )
+            statuses.append(resp.status_code)
+            if resp.status_code == 429:
+                retry_after.append(int(resp.headers["Retry-After"]))
+                assert resp.json()["error"] == "rate_limited"
+                assert "frame-ancestors" in resp.headers["Content-Security-Policy"]
+        assert statuses == [422, 422, 422] + [429] * 5
+        assert all(0 < s <= 10 for s in retry_after)
+        assert requests.get(f"{stack.url}/healthz", timeout=10).status_code == 200  # reads free
+    finally:
+        stack.stop()
