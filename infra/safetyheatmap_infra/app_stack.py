@@ -471,9 +471,10 @@ class AppStack(Stack):
             ),
         )
         self.access_logs = self._log_group("ApiAccessLogs", "api-access")
+        # No client address or user agent: the raw address is never stored (docs/ARCHITECTURE.md,
+        # privacy); rate limiting uses a keyed hash of it in the web tier only.
         access_format = {
             "requestId": "$context.requestId",
-            "ip": "$context.identity.sourceIp",
             "requestTime": "$context.requestTime",
             "method": "$context.httpMethod",
             "path": "$context.path",
@@ -485,7 +486,6 @@ class AppStack(Stack):
             "integrationLatency": "$context.integrationLatency",
             "integrationStatus": "$context.integrationStatus",
             "integrationError": "$context.integrationErrorMessage",
-            "userAgent": "$context.identity.userAgent",
         }
         self.stage = apigwv2.HttpStage(
             self,
