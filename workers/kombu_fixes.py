@@ -1,10 +1,12 @@
 """A narrow guard around kombu's async SQS receive (kombu 5.7.0).
 
-When the SQS endpoint refuses connections (an outage, or the emulator restarting), kombu's
-async ReceiveMessage callback gets a list instead of a response dict and raises
-``AttributeError: 'list' object has no attribute 'get'`` inside the event loop, which Celery
-treats as unrecoverable: the whole worker exits. We treat that answer as "no messages" and
-pause one second so an outage does not turn into a hot loop; the next poll reconnects.
+Two failures of the long poll kill the whole worker ("Unrecoverable error") in kombu 5.7.0:
+- a refused connection or a 5xx: kombu turns the answer into ``[]`` and then calls
+  ``.get('Messages')`` on it (``AttributeError``);
+- any other HTTP error, e.g. ``QueueDoesNotExist`` while the emulator restarts, or a throttling
+  400: kombu raises from the event loop.
+For ReceiveMessage only, both become "no messages" after a one-second pause (no hot loop while
+SQS is away); the next poll tries again and the worker keeps its state.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import time
 from typing import Any
 
+from kombu.asynchronous.aws.connection import AsyncAWSQueryConnection
 from kombu.transport.SQS import Channel
 
 log = logging.getLogger("safetyheatmap.kombu")
@@ -33,4 +36,17 @@ def guard_receive() -> None:
         return result
 
     Channel._on_messages_ready = on_messages_ready  # type: ignore[method-assign]
+
+    list_ready = AsyncAWSQueryConnection._on_list_ready
+
+    def on_list_ready(self: Any, parent: Any, markers: Any, operation: str, response: Any) -> Any:
+        if operation != "ReceiveMessage":
+            return list_ready(self, parent, markers, operation, response)
+        try:
+            return list_ready(self, parent, markers, operation, response)
+        except Exception as exc:
+            log.warning("SQS receive answered an error; retrying", extra={"error": str(exc)[:200]})
+            return []
+
+    AsyncAWSQueryConnection._on_list_ready = on_list_ready  # type: ignore[method-assign]
     setattr(Channel, _PATCHED, True)
