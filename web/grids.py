@@ -71,10 +71,61 @@ class BlobCache:
         return {k: v for k, v in out.items() if v is not _MISSING and v[0]}
 
 
+class BodyCache:
+    """Finished answers by ETag (which names the request and the versions of its tiles).
+
+    A warm read is a dictionary lookup, like serving static bytes; bounded by total bytes.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self._lock:
+            body = self._items.get(etag)
+            if body is not None:
+                self._items.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        if len(body) > self._max_bytes // 4:
+            return
+        with self._lock:
+            if etag in self._items:
+                return
+            self._items[etag] = body
+            self._bytes += len(body)
+            while self._bytes > self._max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+
 class GridReader:
     def __init__(self, cache: BlobCache, pyramid: Pyramid) -> None:
         self._cache = cache
         self._pyramid = pyramid
+
+    def versions(self, layer: str, z: int, coords: list[tuple[int, int]]) -> tuple[str, ...]:
+        """The stored tiles an answer is made from, with their computed_at: its version.
+
+        Cheap (cached blob lookups, nothing decoded), so a 304 and a warm 200 cost no render.
+        """
+        zc = min(z, self._pyramid.compute_zoom)
+        dz = z - zc
+        keys = sorted({grid_key("d", layer, zc, x >> dz, y >> dz) for x, y in coords})
+        blobs = self._cache.get_many(keys)
+        return tuple(f"{k}@{blobs[k][1]}" for k in keys if k in blobs)
+
+    @staticmethod
+    def region_tiles(r0: int, c0: int, r1: int, c1: int) -> list[tuple[int, int]]:
+        return [
+            (x, y)
+            for y in range(r0 // TILE, (r1 - 1) // TILE + 1)
+            for x in range(c0 // TILE, (c1 - 1) // TILE + 1)
+        ]
 
     def tiles(
         self, layer: str, z: int, coords: list[tuple[int, int]]
@@ -108,11 +159,7 @@ class GridReader:
     ) -> tuple[np.ndarray, str | None]:
         """Values over global cells [r0, r1) x [c0, c1) at zoom z, and the newest computed_at."""
         out = np.zeros((r1 - r0, c1 - c0), dtype=np.float64)
-        coords = [
-            (x, y)
-            for y in range(r0 // TILE, (r1 - 1) // TILE + 1)
-            for x in range(c0 // TILE, (c1 - 1) // TILE + 1)
-        ]
+        coords = self.region_tiles(r0, c0, r1, c1)
         newest: str | None = None
         for (x, y), tile in self.tiles(layer, z, coords).items():
             if tile.computed_at and (newest is None or tile.computed_at > newest):

@@ -246,3 +246,24 @@ def test_not_ready_is_503(tmp_path: Path) -> None:
     resp = testing.TestClient(app).simulate_get("/readyz")
     assert resp.status_code == 503
     assert "secret" not in resp.text
+
+
+def test_etag_follows_the_stored_tiles_version(tmp_path: Path) -> None:
+    grids = FakeGrids()
+    reader = GridReader(BlobCache(grids, ttl=0.0, size=16), Pyramid(200, 16))  # type: ignore[arg-type]
+    app = create_app(Settings(frontend_dir=str(tmp_path)), FakeQueue(), reader, {}, lambda: NOW)
+    client = testing.TestClient(app)
+    url = "/api/safetyheatmap/heatmap/tiles/3/2/2.png"
+    _store_tile(grids, "all|all", 3, 2, 2, 50.0)
+    first = client.simulate_get(url)
+    assert client.simulate_get(url).headers["ETag"] == first.headers["ETag"]
+    assert (
+        client.simulate_get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code
+        == 304
+    )
+    grid = np.zeros((STORED, STORED))
+    grid[2:-2, 2:-2] = 80.0
+    grids.items["d#all|all#3/2/2"] = (gridcodec.encode_density(grid), "2026-11-27T12:00:01+00:00")
+    changed = client.simulate_get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and changed.headers["ETag"] != first.headers["ETag"]
+    assert changed.content != first.content

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 
 import falcon
 import numpy as np
@@ -21,21 +22,39 @@ from shared.tiles import (
     world_to_lonlat,
 )
 from web.errors import BadRequest
-from web.grids import GridReader
+from web.grids import BodyCache, GridReader
+
+RENDER_VERSION = "1"
+"""Bump when rendering changes, so clients' cached answers are not taken as current."""
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+def _etag(*parts: object) -> str:
+    digest = hashlib.blake2b(repr((RENDER_VERSION, *parts)).encode(), digest_size=12)
+    return '"' + digest.hexdigest() + '"'
 
 
-def _send(req: falcon.Request, resp: falcon.Response, body: bytes, content_type: str) -> None:
-    """Body with a strong ETag, or 304 when the client already holds it."""
-    etag = _etag(body)
+def _send_cached(
+    req: falcon.Request,
+    resp: falcon.Response,
+    etag: str,
+    bodies: BodyCache,
+    render_body: Callable[[], bytes],
+    content_type: str,
+) -> None:
+    """304 when the client holds this version; else the cached body; else render it once.
+
+    The ETag names the request and the computed_at of every stored tile behind the answer, so
+    it changes exactly when the answer can change, and is known before anything is rendered.
+    """
     resp.etag = etag
     resp.context.cache = "data"
     if req.if_none_match and any(tag == "*" or tag == etag.strip('"') for tag in req.if_none_match):
         resp.status = falcon.HTTP_304
         return
+    body = bodies.get(etag)
+    if body is None:
+        body = render_body()
+        bodies.put(etag, body)
     resp.content_type = content_type
     resp.data = body
 
@@ -57,6 +76,7 @@ class HeatmapResource:
         self._reader = reader
         self._pyramid = pyramid
         self._max_cells = max_cells
+        self._bodies = BodyCache()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         west, south, east, north = self._bbox(req.get_param("bbox"))
@@ -69,7 +89,28 @@ class HeatmapResource:
         c1 = max(math.ceil(mx1[0] * n), c0 + 1)
         r1 = max(math.ceil(my1[0] * n), r0 + 1)
         c1, r1 = min(c1, n), min(r1, n)
-        values, computed_at = self._reader.region(layer_key(category, window), zoom, r0, c0, r1, c1)
+        layer = layer_key(category, window)
+        versions = self._reader.versions(layer, zoom, self._reader.region_tiles(r0, c0, r1, c1))
+        etag = _etag("grid", layer, zoom, r0, c0, r1, c1, round(south + north, 6), versions)
+
+        def render_body() -> bytes:
+            return self._render(layer, category, window, zoom, (r0, c0, r1, c1), south, north)
+
+        _send_cached(req, resp, etag, self._bodies, render_body, falcon.MEDIA_JSON)
+
+    def _render(
+        self,
+        layer: str,
+        category: str,
+        window: str,
+        zoom: int,
+        cells: tuple[int, int, int, int],
+        south: float,
+        north: float,
+    ) -> bytes:
+        r0, c0, r1, c1 = cells
+        n = TILE << zoom
+        values, computed_at = self._reader.region(layer, zoom, r0, c0, r1, c1)
         lat_mid = (south + north) / 2
         bandwidth = self._pyramid.bandwidth_used_m(zoom, lat_mid)
         low, high = render.scale_for(bandwidth)
@@ -95,7 +136,7 @@ class HeatmapResource:
             "max_value": _sig(peak),
             "scale": {"min": _sig(low), "max": _sig(high)},
         }
-        _send(req, resp, json.dumps(body, separators=(",", ":")).encode(), falcon.MEDIA_JSON)
+        return json.dumps(body, separators=(",", ":")).encode()
 
     def _bbox(self, raw: str | None) -> tuple[float, float, float, float]:
         if not raw:
@@ -149,6 +190,7 @@ class TileResource:
     def __init__(self, reader: GridReader, pyramid: Pyramid) -> None:
         self._reader = reader
         self._pyramid = pyramid
+        self._bodies = BodyCache()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, z: int, x: int, y: str) -> None:
         if not y.isdigit():
@@ -157,14 +199,19 @@ class TileResource:
         if not 0 <= z <= self._pyramid.max_zoom or not (0 <= x < (1 << z) and ty < (1 << z)):
             raise falcon.HTTPNotFound(description="no such tile")
         category, window = _layer(req)
-        tile = self._reader.tiles(layer_key(category, window), z, [(x, ty)])[(x, ty)]
-        if tile.values is None:
-            body = render.transparent_tile()
-        else:
+        layer = layer_key(category, window)
+        versions = self._reader.versions(layer, z, [(x, ty)])
+        etag = _etag("tile", layer, z, x, ty, versions)
+
+        def render_body() -> bytes:
+            tile = self._reader.tiles(layer, z, [(x, ty)])[(x, ty)]
+            if tile.values is None:
+                return render.transparent_tile()
             bandwidth = self._pyramid.bandwidth_used_m(z, tile_center_lat(z, ty))
             low, high = render.scale_for(bandwidth)
-            body = render.encode_png(render.colorize(tile.values, low, high))
-        _send(req, resp, body, "image/png")
+            return render.encode_png(render.colorize(tile.values, low, high))
+
+        _send_cached(req, resp, etag, self._bodies, render_body, "image/png")
 
 
 def _sig(value: float, digits: int = 4) -> float:
