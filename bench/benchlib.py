@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,9 @@ sys.path.insert(0, str(ROOT))
 from shared.devstack import BIN, Stack, free_port, http_ok, wait_until  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "wrk.lua"
+
+# SIGTERM (a timeout, a kill) unwinds like Ctrl-C, so every benchmark's `finally` stops its stack.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
 
 
 def load() -> str:
@@ -121,6 +125,7 @@ def wrk(
     method: str = "GET",
     body: str = "",
     headers: dict[str, str] | None = None,
+    area: str = "",
 ) -> dict[str, Any]:
     exe = shutil.which("wrk")
     if exe is None:
@@ -132,6 +137,8 @@ def wrk(
         "WRK_THREADS": str(threads),
         "WRK_HEADERS": "|".join(f"{k}: {v}" for k, v in (headers or {}).items()),
     }
+    if area:
+        env["WRK_AREA"] = area
     out = subprocess.run(
         [
             exe,

@@ -4,6 +4,8 @@
 --   WRK_METHOD   GET (default) or POST
 --   WRK_HEADERS  extra headers, "Name: value|Name: value"
 --   WRK_BODY     "report": a report with a random place for every POST; else the body as is
+--   WRK_AREA     "south,west,height,width" in degrees for those places (default: a London box,
+--                "51.45,-0.2,0.1,0.15", about 11 x 10 km)
 --   WRK_RATE     requests per second for the whole run; 0 or unset: closed loop (saturate)
 --   WRK_THREADS  wrk's -t, so each thread takes its share of the rate
 --
@@ -40,6 +42,10 @@ local interval = rate > 0 and (1000.0 * threads / rate) or 0
 local next_slot = nil
 late = 0
 local categories = { "harassment", "poor_lighting", "theft", "assault", "other" }
+local area = {}
+for v in string.gmatch(os.getenv("WRK_AREA") or "51.45,-0.2,0.1,0.15", "[^,]+") do
+  table.insert(area, tonumber(v))
+end
 
 function init(args)
   math.randomseed(math.floor(now_ms() * 1000) % 2147483647)
@@ -62,7 +68,7 @@ function request()
   if body_mode == "report" then
     body = string.format(
       '{"lat": %.6f, "lon": %.6f, "category": "%s", "description": "bench"}',
-      51.45 + math.random() * 0.1, -0.2 + math.random() * 0.15,
+      area[1] + math.random() * area[3], area[2] + math.random() * area[4],
       categories[math.random(#categories)])
   elseif body_mode ~= "" then
     body = body_mode

@@ -13,11 +13,14 @@ from tests.support import LiveStack
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    s = Stack(tmp_path_factory.mktemp("stack"), extra_env={
+    s = Stack(
+        tmp_path_factory.mktemp("stack"),
+        extra_env={
             "SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2",
             # Tests post hundreds of reports from one address; the limiter has its own test.
             "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0",
-        },)
+        },
+    )
     s.start(workers=1)
     try:
         yield LiveStack(s)
