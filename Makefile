@@ -34,6 +34,10 @@ tools: ## system packages the tests need: Debian's chromium for the browser test
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 	@command -v node >/dev/null || { echo "Node.js 20+ is needed for the frontend checks" >&2; exit 1; }
 
+bench-tools: ## what the load benchmarks need besides the venv: Debian's wrk
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+
 run: venv ## start emulator, tables and queues, web and one worker; prints the URL
 	$(BIN)/python -m shared.devstack
 

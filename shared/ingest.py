@@ -8,6 +8,7 @@ grids are re-derived from stored reports.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,9 @@ log = logging.getLogger("safetyheatmap.ingest")
 
 SCHEDULED = "recompute-scheduled"
 LEASE = "recompute-lease"
-MARKERS_PER_RUN = 400
+MARKERS_PER_CHUNK = 16
+"""Partitions recomputed and flushed together; a run takes chunks until its time budget ends,
+so a large backlog (after a stop at zero workers) never makes one run outlive its time limit."""
 
 
 @dataclass
@@ -75,23 +78,30 @@ def recompute(
     lease_s: float,
     now: datetime,
     computed_at: str,
+    budget_s: float = 10.0,
 ) -> RecomputeResult:
-    """One run at a time (a lease), so two runs never interleave their tile writes."""
+    """One run at a time (a lease), so two runs never interleave their tile writes.
+
+    Works through the dirty markers in chunks until none is left or `budget_s` has passed;
+    `more` then asks the caller to schedule the next run.
+    """
     if not grids.acquire(LEASE, lease_s, owner):
         return RecomputeResult(ran=False)
+    deadline = time.monotonic() + budget_s
+    result = RecomputeResult(ran=True)
     try:
         # Released before reading markers: a report marked after this schedules its own run.
         grids.release(SCHEDULED)
-        markers = grids.dirty_markers(limit=MARKERS_PER_RUN)
-        if not markers:
-            return RecomputeResult(ran=True)
-        tiles = recomputer.run(markers, now, computed_at)
-        for marker in markers:
-            grids.clear_marker(marker)
-        grids.put_meta("last_computed_at", computed_at)
-        return RecomputeResult(
-            ran=True, markers=len(markers), tiles=tiles, more=len(markers) >= MARKERS_PER_RUN
-        )
+        while markers := grids.dirty_markers(limit=MARKERS_PER_CHUNK):
+            result.tiles += recomputer.run(markers, now, computed_at)
+            for marker in markers:
+                grids.clear_marker(marker)
+            result.markers += len(markers)
+            grids.put_meta("last_computed_at", computed_at)
+            if time.monotonic() >= deadline:
+                result.more = bool(grids.dirty_markers(limit=1))
+                break
+        return result
     finally:
         grids.release(LEASE, owner)
 

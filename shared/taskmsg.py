@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 STORE_REPORT = "safetyheatmap.store_report"
+STORE_REPORTS = "safetyheatmap.store_reports"
 RECOMPUTE = "safetyheatmap.recompute"
 ROLL_WINDOWS = "safetyheatmap.roll_windows"
 

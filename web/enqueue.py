@@ -30,9 +30,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.metrics import Metrics, metrics
 from shared.report import Report
-from shared.taskmsg import celery_body
+from shared.taskmsg import STORE_REPORTS, celery_body
 
-STORE_REPORTS = "safetyheatmap.store_reports"
 """The batch task (workers/tasks.py registers the same name; a unit test checks)."""
 
 SQS_MESSAGE_LIMIT = 256 * 1024

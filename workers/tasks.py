@@ -29,10 +29,9 @@ from shared.report import Report, ValidationError
 from shared.settings import Settings
 from shared.status import FreshnessLog
 from shared.storage import GridRepository, utc_now_iso
-from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT
+from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
 from workers.services import Services
 
-STORE_REPORTS = "safetyheatmap.store_reports"
 """The web's batch task (web/enqueue.py sends this name; a unit test checks both agree)."""
 
 log = logging.getLogger("safetyheatmap.tasks")
@@ -206,6 +205,7 @@ class Runner:
                 lease_s=self.settings.task_time_limit + 5,
                 now=datetime.now(UTC),
                 computed_at=utc_now_iso(),
+                budget_s=self.settings.task_soft_time_limit / 3,
             )
         except TRANSIENT as exc:
             keep_pending()

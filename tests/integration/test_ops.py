@@ -20,9 +20,8 @@ from shared import aws, gridcodec
 from shared.cli import main as cli
 from shared.devstack import Stack
 from shared.storage import GridRepository
-from shared.taskmsg import celery_body
+from shared.taskmsg import STORE_REPORTS, celery_body
 from tests.support import LiveStack, poll
-from workers.tasks import STORE_REPORTS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -19,8 +19,7 @@ from shared import cli, dlq, seed
 from shared.provision import provision
 from shared.report import parse_submission
 from shared.settings import Settings
-from shared.taskmsg import celery_body
-from web.enqueue import STORE_REPORTS
+from shared.taskmsg import STORE_REPORTS, celery_body
 
 COMMANDS = [
     [],
