@@ -286,6 +286,26 @@ class Stack:
         )
 
 
+def _caught_signals(pid: int) -> int:
+    """The mask of signals a process handles (Linux /proc); 0 when unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _parent_is_stopping(parent: int, caught_at_start: int) -> bool:
+    """GNU make forwards SIGTERM to us but not a SIGINT sent to make's pid alone: it resets its
+    handler to the default and waits for us. A handler that disappeared means make was told to
+    stop (SIGINT, SIGHUP or SIGQUIT), so we stop too instead of leaving make waiting forever."""
+    watched = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGHUP - 1)) | (1 << (signal.SIGQUIT - 1))
+    lost = caught_at_start & ~_caught_signals(parent) & watched
+    return os.getppid() != parent or bool(lost)
+
+
 def main() -> int:
     """``make run``: start everything, print the URL, stop everything on SIGINT/SIGTERM."""
     settings = Settings.from_env()
@@ -298,6 +318,8 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    parent = os.getppid()
+    parent_caught = _caught_signals(parent)
     print(f"starting: emulator on {stack.moto_url}, logs in {run_dir}/", flush=True)
     try:
         stack.start(workers=1)
@@ -307,6 +329,8 @@ def main() -> int:
         control.unlink(missing_ok=True)
         next_roll = 0.0
         while not stopping["now"]:
+            if _parent_is_stopping(parent, parent_caught):
+                break
             if time.monotonic() >= next_roll:
                 # The local stand-in for the EventBridge schedule: windows roll hourly.
                 stack.send_roll_windows()
