@@ -272,3 +272,33 @@ def test_soak_steady_posts_while_the_worker_is_killed_twice(faulty: LiveStack) -
     assert len(acked) > 50
     assert_stored_once(faulty, acked)
     assert_grids_equal_a_recompute(faulty)
+
+
+def test_dynamodb_errors_are_retried_with_backoff_and_nothing_is_lost(faulty: LiveStack) -> None:
+    """The grids table vanishes (every write to it fails) and comes back: tasks retry.
+
+    Runs last: it drops the grids built so far.
+    """
+    settings = faulty.settings
+    ddb = aws.client(settings, "dynamodb")
+    ddb.delete_table(TableName=settings.grids_table)
+    ids = post_many(faulty, cluster(random.Random(12), 4, 7.0, 7.0))
+    reports = faulty.reports()
+    # Reports land (their table is fine); marking them dirty fails and is retried with backoff.
+    poll(lambda: set(ids) <= set(reports.ids()), 30, "reports stored while grids fail")
+    ensure_table(ddb, settings.grids_table)
+    assert_stored_once(faulty, ids)
+    grids = GridRepository(ddb, settings.grids_table)
+    pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
+    x, y = pyramid.partition_of(7.0, 7.0)
+    zc, shift = pyramid.compute_zoom, pyramid.partition_zoom - pyramid.compute_zoom
+    key = grid_key("c", "all|all", zc, x >> shift, y >> shift)
+
+    def counted() -> int:
+        found = grids.get_many([key])
+        return int(gridcodec.decode(found[key][0]).sum()) if key in found else 0
+
+    poll(lambda: counted() >= 4, 60, "the retried tasks to count every report")
+    poll(lambda: settled(faulty), 60, "queue drained")
+    assert counted() == 4
+    assert sum(queue_depth(faulty, settings.dlq_name)) <= 1  # only the poison message
