@@ -79,6 +79,7 @@ def recompute(
     now: datetime,
     computed_at: str,
     budget_s: float = 10.0,
+    on_start: Callable[[], None] | None = None,
 ) -> RecomputeResult:
     """One run at a time (a lease), so two runs never interleave their tile writes.
 
@@ -92,6 +93,10 @@ def recompute(
     try:
         # Released before reading markers: a report marked after this schedules its own run.
         grids.release(SCHEDULED)
+        if on_start is not None:
+            # Bookkeeping of reports stored before this point belongs to this run: anything
+            # later has scheduled a run of its own, since the flag is now free.
+            on_start()
         while markers := grids.dirty_markers(limit=MARKERS_PER_CHUNK):
             result.tiles += recomputer.run(markers, now, computed_at)
             for marker in markers:

@@ -192,7 +192,10 @@ class Runner:
     def recompute(self, task: Task) -> None:
         started = time.perf_counter()
         s = self.services()
-        pending: dict[int, int] = self.bookkeeping(self.freshness().take_pending, {})
+        pending: dict[int, int] = {}
+
+        def take_pending() -> None:
+            pending.update(self.bookkeeping(self.freshness().take_pending, {}))
 
         def keep_pending() -> None:
             self.bookkeeping(lambda: self.freshness().put_back(pending))
@@ -206,6 +209,7 @@ class Runner:
                 now=datetime.now(UTC),
                 computed_at=utc_now_iso(),
                 budget_s=self.settings.task_soft_time_limit / 3,
+                on_start=take_pending,
             )
         except TRANSIENT as exc:
             keep_pending()
