@@ -85,7 +85,7 @@ class Settings:
     max_body_bytes: int = _setting(8192, "Largest accepted request body (bytes).")
     cache_max_age: int = _setting(5, "Cache-Control max-age (s) of heatmap answers.")
     static_max_age: int = _setting(300, "Cache-Control max-age (s) of the static frontend.")
-    grid_cache_ttl: float = _setting(1.0, "Seconds a grid stays in the in-process cache.")
+    grid_cache_ttl: float = _setting(0.5, "Seconds a grid stays in the in-process cache.")
     grid_cache_size: int = _setting(2048, "Grids kept in the in-process cache.")
     retry_after: int = _setting(5, "Retry-After (s) sent with a 503.")
     frontend_dir: str = _setting("", "Static frontend folder; empty: the repo's frontend_dist.")
