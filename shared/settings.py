@@ -214,10 +214,6 @@ class Settings:
     def endpoint_url(self) -> str | None:
         return self.aws_endpoint_url or None
 
-    @property
-    def queue_names(self) -> tuple[str, str]:
-        return self.queue_name, self.dlq_name
-
     def describe(self) -> list[tuple[str, str, str]]:
         """(env var, default, meaning) rows, for the README table and `--help`."""
         rows = []
