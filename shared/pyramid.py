@@ -175,7 +175,17 @@ class Recomputer:
         self._pyramid = pyramid
         self._k = min_reports
 
-    def run(self, markers: list[Marker], now: datetime, computed_at: str) -> int:
+    @property
+    def compute_zoom(self) -> int:
+        return self._pyramid.compute_zoom
+
+    def run(
+        self,
+        markers: list[Marker],
+        now: datetime,
+        computed_at: str,
+        zooms: range | None = None,
+    ) -> int:
         """Recompute everything the markers name; returns the number of tiles written.
 
         Planned first, so every partition is queried once and every tile is read in one
@@ -185,20 +195,39 @@ class Recomputer:
         for marker in markers:
             for layer in marker.layers:
                 by_layer.setdefault(layer, set()).add(marker.partition)
-        plans = {
-            layer: self._plan([self._fine_step(p) for p in sorted(parts)])
-            for layer, parts in sorted(by_layer.items())
-        }
+        return self.run_layers(by_layer, now, computed_at, zooms)
+
+    def run_layers(
+        self,
+        by_layer: dict[str, set[str]],
+        now: datetime,
+        computed_at: str,
+        zooms: range | None = None,
+    ) -> int:
+        """Recompute the partitions of each layer at `zooms` (all stored zooms if None).
+
+        A range without the compute zoom derives from the counts already stored one zoom
+        finer, which is how overview zooms are refreshed on their own, slower cadence.
+        """
+        plans: dict[str, list[list[Step]]] = {}
+        for layer, parts in sorted(by_layer.items()):
+            levels = self._plan([self._fine_step(p) for p in sorted(parts)])
+            plans[layer] = [lv for lv in levels if zooms is None or lv[0].block.z in zooms]
+        plans = {layer: plan for layer, plan in plans.items() if plan}
+        zc = self._pyramid.compute_zoom
+        fine = [plan[0] for plan in plans.values() if plan[0][0].block.z == zc]
         points = self._reports.points_many(
-            sorted({p for plan in plans.values() for p in self._partitions(plan[0])})
+            sorted({p for steps in fine for p in self._partitions(steps)})
         )
         cache = TileCache(self._grids)
         cache.prefetch(key for layer, plan in plans.items() for key in self._keys(layer, plan))
         for layer, plan in plans.items():
-            for step in plan[0]:
-                self._compute_fine(cache, points, layer, step, now)
-            for level in plan[1:]:
-                self._compute_coarse(cache, layer, level)
+            for level in plan:
+                if level[0].block.z == zc:
+                    for step in level:
+                        self._compute_fine(cache, points, layer, step, now)
+                else:
+                    self._compute_coarse(cache, layer, level)
         return cache.flush(computed_at)
 
     # --- planning ----------------------------------------------------------------------------
@@ -237,13 +266,19 @@ class Recomputer:
 
     def _keys(self, layer: str, plan: list[list[Step]]) -> set[str]:
         keys: set[str] = set()
+        zc = self._pyramid.compute_zoom
         for i, level in enumerate(plan):
             for step in level:
                 z = step.block.z
                 keys.update(grid_key("d", layer, z, x, y) for x, y in step.valid.tiles(APRON))
                 # The compute zoom writes its block's counts; coarser zooms read around theirs.
-                counted = step.block if i == 0 else step.source
+                counted = step.block if z == zc else step.source
                 keys.update(grid_key("c", layer, z, x, y) for x, y in counted.tiles())
+                if i == 0 and z < zc:
+                    # The first level of a partial plan sums counts stored one zoom finer.
+                    child = step.block.clip()
+                    child = Region(z + 1, child.r0 * 2, child.c0 * 2, child.r1 * 2, child.c1 * 2)
+                    keys.update(grid_key("c", layer, z + 1, x, y) for x, y in child.tiles())
         return keys
 
     # --- computing ---------------------------------------------------------------------------

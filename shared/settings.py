@@ -74,6 +74,16 @@ class Settings:
     recompute_delay: float = _setting(
         0.3, "Seconds a recompute waits so that a burst of reports coalesces."
     )
+    overview_zoom: int = _setting(
+        8,
+        "Zooms up to this one (regions and countries) are overviews, refreshed on their own "
+        "cadence; finer zooms are recomputed on every run.",
+    )
+    overview_refresh_s: float = _setting(
+        60.0,
+        "Least seconds between two refreshes of the overview zooms under steady load (a quiet "
+        "system refreshes them at once); 0 refreshes every zoom on every run.",
+    )
     # --- density model -------------------------------------------------------------------
     bandwidth_m: float = _setting(200.0, "Kernel standard deviation on the ground (m).")
     max_zoom: int = _setting(16, "Finest zoom served.")
@@ -179,6 +189,8 @@ class Settings:
             raise SettingsError("MAX_ZOOM must be within 0..22")
         if self.bandwidth_m <= 0:
             raise SettingsError("BANDWIDTH_M must be positive")
+        if self.overview_refresh_s < 0:
+            raise SettingsError("OVERVIEW_REFRESH_S must be 0 (every run) or positive")
         if self.privacy_min_reports < 1:
             raise SettingsError("PRIVACY_MIN_REPORTS must be at least 1")
         if self.rate_limit_per_minute < 0:
@@ -203,12 +215,13 @@ class Settings:
             raise SettingsError("STATUS_WINDOW_MINUTES must be within 1..60")
 
     def longest_task_seconds(self) -> int:
-        """Worst case one message stays reserved: every try at the hard limit plus backoffs.
+        """Worst case one message stays reserved: a try at the hard limit plus the longest
+        countdown (a retry's backoff, or the delayed run that refreshes overview zooms).
 
         Celery retries re-publish the message, so each retry is a fresh SQS message; we still
         keep the visibility timeout above the whole chain so no countdown outlives it.
         """
-        return self.task_time_limit + self.retry_backoff_max
+        return self.task_time_limit + max(self.retry_backoff_max, int(self.overview_refresh_s))
 
     @property
     def endpoint_url(self) -> str | None:

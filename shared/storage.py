@@ -1,11 +1,12 @@
 """Repositories over the two DynamoDB tables; the only module that knows item shapes.
 
 Reports table: one item per report, partitioned by a fine base tile (``pk = p#z/x/y``) so a
-recompute reads only the reports near what changed; an ``id#<id>`` guard item written in the
-same transaction makes storing idempotent by id; ``day#<date>`` items list the partitions that
+recompute reads only the reports near what changed; an ``id#<id>`` guard item written first
+makes storing idempotent by id; ``day#<date>`` items list the partitions that
 hold reports of that day, which is how rolling windows find what to recompute.
 
-Grids table: density tiles (``d#layer#z/x/y``), count tiles (``c#...``), dirty markers and the
+Grids table: density tiles (``d#layer#z/x/y``), count tiles (``c#...``), dirty markers (per
+partition, for the fine zooms), overview markers (per layer, for the overview zooms) and the
 small coordination items (flags, lease, metadata).
 """
 
@@ -46,6 +47,13 @@ class Marker:
     seq: str
 
 
+@dataclass(frozen=True)
+class OverviewMarker:
+    layer: str
+    partitions: frozenset[str]
+    seq: str
+
+
 def partition_key(z: int, x: int, y: int) -> str:
     return f"{z}/{x}/{y}"
 
@@ -69,15 +77,49 @@ class ReportRepository:
         self._table = table
 
     def store(self, report: Report, partition: str) -> bool:
-        """Write the report once; False when its id was stored before (a redelivery).
+        return self.store_many([(report, partition)])[0]
 
-        Three idempotent writes instead of one transaction (cheaper on DynamoDB, and fast on
-        the emulator, whose transactions copy the table): the id guard first, so a retry of the
-        same Idempotency-Key with another body can never store a second report; then the report
-        itself only if absent, so a delivery that died between the two writes is completed by
-        the next one and the first body always wins.
+    def store_many(self, reports: list[tuple[Report, str]]) -> list[bool]:
+        """Write each report once; False for an id stored before (a redelivery).
+
+        The id guard is one conditional write per report, first, so a retry of the same
+        Idempotency-Key with another body can never store a second report. New reports then
+        go in batch writes (25 items a request) with their ``day#`` entries; a report whose
+        guard existed is completed with a write only if absent, so a delivery that died
+        between the two writes is finished by the next one and the first body always wins.
+        Cheaper than a transaction per report on DynamoDB, and far cheaper on the emulator.
         """
-        day = report.occurred_at.date().isoformat()
+        if len(reports) <= 1:
+            states = [self._guard(*pair) for pair in reports]
+        else:
+            with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(reports))) as pool:
+                states = list(pool.map(lambda pair: self._guard(*pair), reports))
+        writes: list[dict[str, Any]] = []
+        days: set[tuple[str, str]] = set()
+        for (report, partition), state in zip(reports, states, strict=True):
+            if state is None:
+                continue  # the same id was stored at another place: the first one wins
+            days.add((report.occurred_at.date().isoformat(), partition))
+            if state:
+                writes.append(self._item(report, partition))
+                continue
+            try:
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item=self._item(report, partition),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+        writes.extend({"pk": {"S": f"day#{d}"}, "sk": {"S": p}} for d, p in sorted(days))
+        requests = [{"PutRequest": {"Item": item}} for item in writes]
+        chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
+        list(_parallel(lambda chunk: _batch_write(self._ddb, self._table, chunk), chunks))
+        return [state is True for state in states]
+
+    def _guard(self, report: Report, partition: str) -> bool | None:
+        """True: a new id; False: seen before at this partition; None: seen at another."""
         try:
             old = self._ddb.put_item(
                 TableName=self._table,
@@ -93,8 +135,12 @@ class ReportRepository:
             ).get("Attributes")
         except ClientError as exc:
             if _conditional_failed(exc):
-                return False  # the same id was stored at another place: the first one wins
+                return None
             raise
+        return old is None
+
+    @staticmethod
+    def _item(report: Report, partition: str) -> dict[str, Any]:
         item = {
             "pk": {"S": f"p#{partition}"},
             "sk": {"S": report.id},
@@ -106,17 +152,7 @@ class ReportRepository:
         }
         if report.description:
             item["description"] = {"S": report.description}
-        try:
-            self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
-        self._ddb.put_item(
-            TableName=self._table, Item={"pk": {"S": f"day#{day}"}, "sk": {"S": partition}}
-        )
-        return old is None
+        return item
 
     def points(self, partition: str) -> list[StoredPoint]:
         out = []
@@ -236,17 +272,7 @@ class GridRepository:
             for key, blob in blobs.items()
         ]
         chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
-        list(_parallel(self._put_chunk, chunks))
-
-    def _put_chunk(self, requests: list[dict[str, Any]]) -> None:
-        pending: dict[str, Any] = {self._table: requests}
-        for attempt in range(8):
-            page = self._ddb.batch_write_item(RequestItems=pending)
-            pending = page.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        raise RuntimeError("DynamoDB left writes unprocessed after retries")
+        list(_parallel(lambda chunk: _batch_write(self._ddb, self._table, chunk), chunks))
 
     # --- dirty markers ---------------------------------------------------------------------
     def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
@@ -278,6 +304,46 @@ class GridRepository:
             self._ddb.delete_item(
                 TableName=self._table,
                 Key={"pk": {"S": "dirty"}, "sk": {"S": marker.partition}},
+                ConditionExpression="seq = :seq",
+                ExpressionAttributeValues={":seq": {"S": marker.seq}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    # --- overview markers --------------------------------------------------------------------
+    def mark_overview(self, by_layer: dict[str, set[str]]) -> None:
+        """Partitions whose overview zooms (per layer) wait for the next overview pass."""
+        for layer, partitions in sorted(by_layer.items()):
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": "overview"}, "sk": {"S": layer}},
+                UpdateExpression="SET seq = :seq ADD #p :p",
+                ExpressionAttributeNames={"#p": "partitions"},  # a reserved word
+                ExpressionAttributeValues={
+                    ":seq": {"S": uuid.uuid4().hex},
+                    ":p": {"SS": sorted(partitions)},
+                },
+            )
+
+    def overview_markers(self, limit: int = 100) -> list[OverviewMarker]:
+        page = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "overview"}},
+            Limit=limit,
+        )
+        return [
+            OverviewMarker(item["sk"]["S"], frozenset(item["partitions"]["SS"]), item["seq"]["S"])
+            for item in page["Items"]
+        ]
+
+    def clear_overview(self, marker: OverviewMarker) -> None:
+        """Delete only if no fine run added partitions meanwhile (its seq would differ)."""
+        try:
+            self._ddb.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": "overview"}, "sk": {"S": marker.layer}},
                 ConditionExpression="seq = :seq",
                 ExpressionAttributeValues={":seq": {"S": marker.seq}},
             )
@@ -334,6 +400,17 @@ class GridRepository:
             TableName=self._table,
             Item={"pk": {"S": "meta"}, "sk": {"S": name}, "value": {"S": value}},
         )
+
+
+def _batch_write(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    pending: dict[str, Any] = {table: requests}
+    for attempt in range(8):
+        page = ddb.batch_write_item(RequestItems=pending)
+        pending = page.get("UnprocessedItems") or {}
+        if not pending:
+            return
+        time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise RuntimeError("DynamoDB left writes unprocessed after retries")
 
 
 def _parallel(func: Any, chunks: list[Any]) -> Iterator[Any]:

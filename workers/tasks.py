@@ -2,9 +2,9 @@
 
 ``store_reports`` takes the web's batches (a list of ``{"report", "request_id"}``);
 ``store_report`` (one report) stays for messages queued before batching and for other senders.
-Each report is stored by ``ingest.store`` exactly as before (idempotent by id); a batch only
-shares the work that repeats: dirty marks are merged per partition and written once after the
-reports, and one recompute is scheduled per batch. Each task writes one log line (with the
+A batch is stored by ``ingest.store_many`` (idempotent by id: one conditional guard write per
+report, the rest in batch writes; dirty marks merged per partition and written once after the
+reports), and one recompute is scheduled per batch. Each task writes one log line (with the
 request ids it carries, its duration and outcome) and EMF metrics (``shared.metrics``).
 """
 
@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +26,7 @@ from shared.metrics import metrics
 from shared.report import Report, ValidationError
 from shared.settings import Settings
 from shared.status import FreshnessLog
-from shared.storage import GridRepository, utc_now_iso
+from shared.storage import utc_now_iso
 from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
 from workers.services import Services
 
@@ -36,28 +34,7 @@ from workers.services import Services
 
 log = logging.getLogger("safetyheatmap.tasks")
 TRANSIENT = (BotoCoreError, ClientError, SoftTimeLimitExceeded)
-STORE_THREADS = 8
-"""Reports of one batch stored concurrently: each is a few DynamoDB round trips."""
 RECEIVE_COUNT = "sqs_receive_count"
-
-
-class _DeferredMarks(GridRepository):
-    """The grid repository as ``ingest.store`` sees it within a batch: marks are merged and
-    written once per partition after every report of the batch is stored."""
-
-    def __init__(self, inner: GridRepository) -> None:
-        self.__dict__.update(inner.__dict__)
-        self._inner = inner
-        self._marks: dict[str, set[str]] = {}
-        self._marks_lock = threading.Lock()
-
-    def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
-        with self._marks_lock:
-            self._marks.setdefault(partition, set()).update(layers)
-
-    def write_marks(self) -> None:
-        for partition, layers in sorted(self._marks.items()):
-            self._inner.mark_dirty(partition, layers)
 
 
 def remember_receive_count(request: Any = None, **_: Any) -> None:
@@ -77,6 +54,7 @@ class Runner:
         self.settings = settings
         self.services = services
         self.send_recompute: Callable[[], None] = lambda: None
+        self.send_recompute_in: Callable[[float], None] = lambda _delay: None
         self._freshness: FreshnessLog | None = None
 
     def freshness(self) -> FreshnessLog:
@@ -145,16 +123,9 @@ class Runner:
                 log.error("malformed report", extra={"task": task.name, "error": str(exc)})
         malformed = len(items) - len(reports)
         s = self.services()
-        marks = _DeferredMarks(s.grids)
         now = datetime.now(UTC)
-
-        def store(report: Report) -> ingest.IngestResult:
-            return ingest.store(report, s.reports, marks, s.pyramid, now)
-
         try:
-            with ThreadPoolExecutor(max(1, min(STORE_THREADS, len(reports)))) as pool:
-                results = list(pool.map(store, reports))
-            marks.write_marks()
+            results = ingest.store_many(reports, s.reports, s.grids, s.pyramid, now)
             fresh = [r.received_at for r, res in zip(reports, results, strict=True) if res.stored]
             self.bookkeeping(lambda: self.freshness().add_pending(fresh))
             if reports:
@@ -189,9 +160,12 @@ class Runner:
             stats.count("ReportsMalformed", malformed)
             raise self.give_up(task, ValueError("malformed report"), "rejected a malformed message")
 
-    def recompute(self, task: Task) -> None:
+    def recompute(self, task: Task, overview: bool = False) -> None:
         started = time.perf_counter()
         s = self.services()
+        if overview:
+            # The delayed overview run has come: whatever this run finds, it may re-arm one.
+            self.bookkeeping(lambda: s.grids.release(ingest.OVERVIEW_SCHEDULED))
         pending: dict[int, int] = {}
 
         def take_pending() -> None:
@@ -210,6 +184,8 @@ class Runner:
                 computed_at=utc_now_iso(),
                 budget_s=self.settings.task_soft_time_limit / 3,
                 on_start=take_pending,
+                overview_zoom=self.settings.overview_zoom,
+                overview_every_s=self.settings.overview_refresh_s,
             )
         except TRANSIENT as exc:
             keep_pending()
@@ -223,7 +199,12 @@ class Runner:
             keep_pending()  # not every marker was read: the next run covers them
             self.send_recompute()
         else:
+            # Every fine zoom now shows these reports; overview zooms follow on their cadence.
             lags = self.bookkeeping(lambda: self.freshness().record(pending, time.time()), [])
+            if result.overview_more:
+                self.send_recompute()
+            elif result.overview_in is not None:
+                self.schedule_overview(s, task, result.overview_in)
         duration = (time.perf_counter() - started) * 1000
         stats = metrics()
         stats.observe("TaskDuration", duration, Task=RECOMPUTE)
@@ -237,12 +218,25 @@ class Runner:
                 "task": RECOMPUTE,
                 "markers": result.markers,
                 "tiles": result.tiles,
+                "overview_layers": result.overview_layers,
                 "reports_covered": sum(n for _, n in lags),
                 "freshness_max_ms": round(max(lag for lag, _ in lags)) if lags else None,
                 "duration_ms": round(duration, 1),
                 "outcome": "ok",
             },
         )
+
+    def schedule_overview(self, s: Services, task: Task, delay: float) -> None:
+        """One delayed run per overview cadence (its own flag), so the overview zooms are
+        refreshed even if no report arrives after this one; the flag of fine runs stays free."""
+        owner = task.request.id or ""
+        ttl = delay + self.settings.task_time_limit
+        try:
+            if s.grids.acquire(ingest.OVERVIEW_SCHEDULED, ttl, owner):
+                self.send_recompute_in(delay + 0.5)  # never early: clocks of hosts differ
+        except TRANSIENT as exc:
+            # A later run schedules it again once the flag has expired.
+            log.warning("overview run not scheduled", extra={"error": type(exc).__name__})
 
     def roll_windows(self, task: Task) -> None:
         started = time.perf_counter()
@@ -291,11 +285,14 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
         runner.store_batch(self, [{"report": payload, "request_id": request_id}])
 
     @app.task(name=RECOMPUTE, **{**common, "max_retries": 120})
-    def recompute(self: Task) -> None:
-        runner.recompute(self)
+    def recompute(self: Task, overview: bool = False) -> None:
+        runner.recompute(self, overview)
 
     @app.task(name=ROLL_WINDOWS, **common)
     def roll_windows(self: Task) -> None:
         runner.roll_windows(self)
 
     runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)
+    runner.send_recompute_in = lambda delay: recompute.apply_async(
+        kwargs={"overview": True}, countdown=delay
+    )

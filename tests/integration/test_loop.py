@@ -12,7 +12,7 @@ import pytest
 from shared import aws, gridcodec
 from shared.storage import GridRepository, grid_key
 from shared.taskmsg import STORE_REPORT, celery_body
-from shared.tiles import Pyramid
+from shared.tiles import TILE, Pyramid, lonlat_to_world
 from tests.support import LiveStack, new_key, poll
 
 pytestmark = pytest.mark.integration
@@ -133,3 +133,34 @@ def test_same_message_delivered_twice_stores_and_counts_once(stack: LiveStack) -
     poll(lambda: not grids.dirty_markers(), 30, "recompute finished")
     assert Counter(reports.ids())[report_id] == 1
     assert counted() == 1
+
+
+def test_overview_zooms_catch_up_after_a_burst(stack: LiveStack) -> None:
+    """Fine zooms follow every run; overview zooms (<= OVERVIEW_ZOOM) follow on their cadence,
+    through a delayed run when no later report comes: both end up counting every report."""
+    grids = GridRepository(aws.client(stack.settings, "dynamodb"), stack.settings.grids_table)
+    pyr = Pyramid(stack.settings.bandwidth_m, stack.settings.max_zoom)
+    lat, lon = -41.2865, 174.7762  # nowhere near the other tests' reports
+    zo, zc = stack.settings.overview_zoom, pyr.compute_zoom
+
+    def total(z: int) -> int:
+        """Reports counted in the cells around the place (other tests report elsewhere)."""
+        mx, my = lonlat_to_world(np.array([lon]), np.array([lat]))
+        col, row = int(mx[0] * (TILE << z)), int(my[0] * (TILE << z))
+        key = grid_key("c", "all|all", z, col // TILE, row // TILE)
+        found = grids.get_many([key])
+        if key not in found:
+            return 0
+        r, c = row % TILE, col % TILE  # the place is far from any tile edge at these zooms
+        near = gridcodec.decode(found[key][0])[max(r - 10, 0) : r + 11, max(c - 10, 0) : c + 11]
+        return int(near.sum())
+
+    for burst in range(3):
+        for k in range(3):
+            body = {"lat": lat + 0.0005 * k, "lon": lon + 0.0005 * burst, "category": "theft"}
+            assert stack.post_report(body).status_code == 202
+        n = 3 * (burst + 1)
+        poll(lambda n=n: total(zc) == n, 30, f"{n} reports at the compute zoom")
+    for z in (zo, 0):
+        poll(lambda z=z: total(z) == 9, 30, f"all 9 reports at overview zoom {z}")
+    poll(lambda: not grids.overview_markers(), 30, "no overview work left")

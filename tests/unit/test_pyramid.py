@@ -13,10 +13,10 @@ from moto import mock_aws
 
 from shared import aws, density, gridcodec, ingest
 from shared.provision import provision
-from shared.pyramid import Recomputer
+from shared.pyramid import Recomputer, all_layers
 from shared.report import Report
 from shared.settings import Settings
-from shared.storage import GridRepository, ReportRepository, grid_key
+from shared.storage import GridRepository, Marker, ReportRepository, grid_key
 from shared.tiles import TILE, Pyramid, cell_ground_m, lonlat_to_world, tile_bounds, world_to_lonlat
 from web.grids import BlobCache, GridReader
 
@@ -213,3 +213,104 @@ def test_rolling_window_drops_old_reports(world: World) -> None:
     xy = (int(mx[0] * (1 << zc)), int(my[0] * (1 << zc)))
     assert world.reader.tiles("all|7d", zc, [xy])[xy].values is None
     assert world.reader.tiles("all|30d", zc, [xy])[xy].values is not None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def deferred(world: World, clock: Clock) -> ingest.RecomputeResult:
+    return ingest.recompute(
+        world.grids,
+        world.recomputer,
+        "test",
+        60,
+        NOW,
+        NOW.isoformat(),
+        overview_zoom=8,
+        overview_every_s=60.0,
+        clock=clock,
+    )
+
+
+def overview_total(world: World, z: int, lat: float, lon: float) -> int:
+    mx, my = lonlat_to_world(np.array([lon]), np.array([lat]))
+    key = grid_key("c", "all|all", z, int(mx[0] * (1 << z)), int(my[0] * (1 << z)))
+    found = world.grids.get_many([key])
+    return int(gridcodec.decode(found[key][0]).sum()) if key in found else 0
+
+
+def full_run_writes(world: World) -> int:
+    """Tiles a full recompute of every partition would still change: 0 when all is current."""
+    markers = [Marker(p, frozenset(all_layers()), "check") for p in world.reports.partitions()]
+    return world.recomputer.run(markers, NOW, NOW.isoformat())
+
+
+def test_overview_zooms_follow_on_their_own_cadence(world: World) -> None:
+    clock = Clock()
+    world.add(10.0, 10.0)
+    first = deferred(world, clock)
+    assert first.overview_layers > 0 and first.overview_in is None  # a quiet system: at once
+    assert overview_total(world, 5, 10.0, 10.0) == 1
+    assert full_run_writes(world) == 0
+
+    clock.t += 10
+    world.add(10.001, 10.0)
+    second = deferred(world, clock)
+    zc = world.pyramid.compute_zoom
+    assert overview_total(world, zc, 10.001, 10.0) >= 1  # fine zooms: this run
+    assert overview_total(world, 9, 10.0, 10.0) == 2
+    assert overview_total(world, 8, 10.0, 10.0) == 1  # overview zooms: not yet
+    assert second.overview_layers == 0
+    assert second.overview_in == pytest.approx(50.0)
+
+    clock.t += 50
+    third = deferred(world, clock)
+    assert third.markers == 0 and third.overview_layers > 0 and third.overview_in is None
+    assert overview_total(world, 0, 10.0, 10.0) == 2
+    assert full_run_writes(world) == 0  # the same tiles as recomputing everything at once
+
+
+def test_overview_pass_is_sliced_by_layer_and_resumes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "OVERVIEW_SLICE_S", 0.0)
+    clock = Clock()
+    world.add(-5.0, 20.0, category="theft")
+    runs = [deferred(world, clock)]
+    while runs[-1].overview_more:
+        runs.append(deferred(world, clock))
+    # 2 categories (all, theft) x 4 windows, one layer per run.
+    assert [r.overview_layers for r in runs] == [1] * 8
+    assert world.grids.overview_markers() == []
+    assert full_run_writes(world) == 0
+
+
+def test_store_many_writes_each_id_once_and_completes_a_half_stored_report(world: World) -> None:
+    def report(rid: str, lat: float) -> Report:
+        return Report(rid, lat, 7.0, "theft", "", NOW, NOW)
+
+    zp = world.pyramid.partition_zoom
+    a, b, c = (str(uuid.uuid4()) for _ in range(3))
+
+    def place(lat: float) -> str:
+        return "{}/{}/{}".format(zp, *world.pyramid.partition_of(7.0, lat))
+
+    batch = [report(a, 1.0), report(a, 1.0), report(b, 1.0)]
+    stored = world.reports.store_many([(r, place(r.lat)) for r in batch])
+    assert stored[2] and sum(stored[:2]) == 1
+    # The same id at another place (a retry with another body) loses to the first.
+    assert world.reports.store_many([(report(a, 2.0), place(2.0))]) == [False]
+    assert sorted(world.reports.ids()) == sorted([a, b])
+    assert len(world.reports.points(place(1.0))) == 2 and world.reports.points(place(2.0)) == []
+
+    # A delivery that died after its guard: the redelivery finishes the report.
+    assert world.reports._guard(report(c, 1.0), place(1.0)) is True
+    assert len(world.reports.points(place(1.0))) == 2
+    assert world.reports.store_many([(report(c, 1.0), place(1.0))]) == [False]
+    assert len(world.reports.points(place(1.0))) == 3
+    assert place(1.0) in world.reports.partitions_of_day(NOW.date().isoformat())
