@@ -45,7 +45,7 @@ _VERSION = 2
 _HEADER = struct.Struct("<2sBBHHd")
 _DENSITY = 1
 _COUNTS = 2
-_LEVELS = 4095
+LEVELS = 4095
 ITEM_LIMIT = 400 * 1024
 
 U16 = npt.NDArray[np.uint16]
@@ -110,14 +110,14 @@ def _quantize(values: np.ndarray) -> tuple[U16, float]:
     peak = float(values.max(initial=0.0))
     if peak == 0:
         return values.astype(np.uint16), 1.0
-    factor = _LEVELS / peak
+    factor = LEVELS / peak
     if math.isfinite(factor):
         values *= factor
     else:  # a peak below ~2e-305: 4095 / peak overflows, values / peak does not
         values /= peak
-        values *= _LEVELS
-    scale = peak / _LEVELS
-    if scale * _LEVELS > peak:  # rounded up: the decoded peak would exceed the true one, or inf
+        values *= LEVELS
+    scale = peak / LEVELS
+    if scale * LEVELS > peak:  # rounded up: the decoded peak would exceed the true one, or inf
         scale = math.nextafter(scale, 0.0)
     return np.rint(values, out=values).astype(np.uint16), scale
 

@@ -62,8 +62,8 @@ def store_many(
         marks.setdefault(partition, set()).update(
             layers_for(report.category, report.occurred_at, now)
         )
-    for partition, layers in sorted(marks.items()):
-        grids.mark_dirty(partition, layers)
+    # After the reports: a run that sees a mark must find its reports.
+    grids.mark_dirty_many(marks)
     return [IngestResult(s, p) for s, p in zip(stored, partitions, strict=True)]
 
 
@@ -138,8 +138,7 @@ def recompute(
                 # Recorded before the fine markers go, so a crash between leaves extra work,
                 # never missing work.
                 grids.mark_overview(_by_layer(markers))
-            for marker in markers:
-                grids.clear_marker(marker)
+            grids.clear_markers(markers)
             result.markers += len(markers)
             grids.put_meta("last_computed_at", computed_at)
             if time.monotonic() >= deadline:

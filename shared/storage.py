@@ -1,13 +1,14 @@
 """Repositories over the two DynamoDB tables; the only module that knows item shapes.
 
 Reports table: one item per report, partitioned by a fine base tile (``pk = p#z/x/y``) so a
-recompute reads only the reports near what changed; an ``id#<id>`` guard item written first
-makes storing idempotent by id; ``day#<date>`` items list the partitions that
-hold reports of that day, which is how rolling windows find what to recompute.
+recompute reads only the reports near what changed; ids from an Idempotency-Key get an
+``id#<id>`` guard item, written first, so a retried key never stores a second body;
+``day#<date>`` items list the partitions that hold reports of that day, which is how rolling
+windows find what to recompute.
 
-Grids table: density tiles (``d#layer#z/x/y``), count tiles (``c#...``), dirty markers (per
-partition, for the fine zooms), overview markers (per layer, for the overview zooms) and the
-small coordination items (flags, lease, metadata).
+Grids table: density tiles (``d#layer#z/x/y``), count tiles (``c#...``), dirty marks (one item
+per mark, ``partition#uuid``, for the fine zooms), overview markers (per layer, for the
+overview zooms) and the small coordination items (flags, lease, metadata).
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ class Marker:
     partition: str
     layers: frozenset[str]
     seq: str
+    keys: tuple[str, ...] = ()
+    """The stored mark items this marker merges (deleted once the partition is recomputed)."""
+
+
+MARK_PAGE = 1000
+"""Mark items read per query (~100 bytes each); a partition cut by the page is simply
+recomputed again for its remaining marks."""
 
 
 @dataclass(frozen=True)
@@ -80,20 +88,28 @@ class ReportRepository:
         return self.store_many([(report, partition)])[0]
 
     def store_many(self, reports: list[tuple[Report, str]]) -> list[bool]:
-        """Write each report once; False for an id stored before (a redelivery).
+        """Write each report once; False where a keyed id was stored before.
 
-        The id guard is one conditional write per report, first, so a retry of the same
-        Idempotency-Key with another body can never store a second report. New reports then
-        go in batch writes (25 items a request) with their ``day#`` entries; a report whose
-        guard existed is completed with a write only if absent, so a delivery that died
-        between the two writes is finished by the next one and the first body always wins.
-        Cheaper than a transaction per report on DynamoDB, and far cheaper on the emulator.
+        Reports go in batch writes (25 items a request) with their ``day#`` entries. An id
+        derived from an Idempotency-Key is guarded first by one conditional write, so a retry
+        with another body can never store a second report; a report whose guard existed is
+        completed with a write only if absent, so a delivery that died between the two writes
+        is finished by the next one and the first body always wins. Random ids (the web's
+        default) skip the guard: a redelivery rewrites the very same item, and its count of
+        "stored" is then an over-count of what is in fact one report. Cheaper than a
+        transaction per report on DynamoDB, and far cheaper on the emulator.
         """
-        if len(reports) <= 1:
-            states = [self._guard(*pair) for pair in reports]
+        keyed = [i for i, (report, _) in enumerate(reports) if _keyed(report.id)]
+        if len(keyed) <= 1:
+            guarded = [self._guard(*reports[i]) for i in keyed]
         else:
-            with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(reports))) as pool:
-                states = list(pool.map(lambda pair: self._guard(*pair), reports))
+            with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(keyed))) as pool:
+                guarded = list(pool.map(lambda i: self._guard(*reports[i]), keyed))
+        # Random ids need no guard: only a redelivery of the same message repeats one, and
+        # writing the same item again changes nothing (the density counts it once).
+        states: list[bool | None] = [True] * len(reports)
+        for i, state in zip(keyed, guarded, strict=True):
+            states[i] = state
         writes: list[dict[str, Any]] = []
         days: set[tuple[str, str]] = set()
         for (report, partition), state in zip(reports, states, strict=True):
@@ -113,9 +129,7 @@ class ReportRepository:
                 if not _conditional_failed(exc):
                     raise
         writes.extend({"pk": {"S": f"day#{d}"}, "sk": {"S": p}} for d, p in sorted(days))
-        requests = [{"PutRequest": {"Item": item}} for item in writes]
-        chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
-        list(_parallel(lambda chunk: _batch_write(self._ddb, self._table, chunk), chunks))
+        _write_all(self._ddb, self._table, [{"PutRequest": {"Item": item}} for item in writes])
         return [state is True for state in states]
 
     def _guard(self, report: Report, partition: str) -> bool | None:
@@ -175,25 +189,34 @@ class ReportRepository:
             return dict(zip(partitions, pool.map(self.points, partitions), strict=True))
 
     def partition_of_id(self, report_id: str) -> str | None:
+        """Where a report is stored (a full scan unless it is keyed: for tests and ops only)."""
         item = self._ddb.get_item(
             TableName=self._table, Key={"pk": {"S": f"id#{report_id}"}, "sk": {"S": "id"}}
         ).get("Item")
-        return item["partition"]["S"] if item else None
+        if item:
+            return str(item["partition"]["S"])
+        for pk, sk in self._report_keys():
+            if sk == report_id:
+                return pk[2:]
+        return None
 
     def partitions_of_day(self, day: str) -> list[str]:
         return [item["sk"]["S"] for item in self._query(f"day#{day}", projection="sk")]
 
     def ids(self) -> list[str]:
-        """Every stored report id (a full scan: for tests and the rebuild command only)."""
-        out: list[str] = []
-        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk"}
+        """The id of every stored report item, repeats included (a full scan: for tests and
+        the rebuild command only)."""
+        return [sk for _, sk in self._report_keys()]
+
+    def _report_keys(self) -> Iterator[tuple[str, str]]:
+        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk, sk"}
         while True:
             page = self._ddb.scan(**kwargs)
-            out.extend(
-                item["pk"]["S"][3:] for item in page["Items"] if item["pk"]["S"].startswith("id#")
-            )
+            for item in page["Items"]:
+                if item["pk"]["S"].startswith("p#"):
+                    yield item["pk"]["S"], item["sk"]["S"]
             if "LastEvaluatedKey" not in page:
-                return out
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def partitions(self) -> list[str]:
@@ -271,45 +294,60 @@ class GridRepository:
             }
             for key, blob in blobs.items()
         ]
-        chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
-        list(_parallel(lambda chunk: _batch_write(self._ddb, self._table, chunk), chunks))
+        _write_all(self._ddb, self._table, requests)
 
     # --- dirty markers ---------------------------------------------------------------------
     def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
-        self._ddb.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": "dirty"}, "sk": {"S": partition}},
-            UpdateExpression="SET seq = :seq ADD layers :layers",
-            ExpressionAttributeValues={
-                ":seq": {"S": uuid.uuid4().hex},
-                ":layers": {"SS": sorted(set(layers))},
-            },
-        )
+        self.mark_dirty_many({partition: set(layers)})
+
+    def mark_dirty_many(self, marks: dict[str, set[str]]) -> None:
+        """One new item per mark, in batch writes: no read-modify-write, so marks made while a
+        run reads the markers are new items that the run does not delete."""
+        items = [
+            {
+                "pk": {"S": "dirty"},
+                "sk": {"S": f"{partition}#{uuid.uuid4().hex}"},
+                "layers": {"SS": sorted(layers)},
+            }
+            for partition, layers in sorted(marks.items())
+            if layers
+        ]
+        requests = [{"PutRequest": {"Item": item}} for item in items]
+        _write_all(self._ddb, self._table, requests)
 
     def dirty_markers(self, limit: int = 500) -> list[Marker]:
+        """Up to `limit` partitions, each with the union of its marks' layers."""
         page = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": "dirty"}},
-            Limit=limit,
+            Limit=MARK_PAGE,
         )
+        grouped: dict[str, tuple[set[str], list[str]]] = {}
+        for item in page["Items"]:
+            sk = item["sk"]["S"]
+            partition = sk.split("#", 1)[0]
+            if partition not in grouped and len(grouped) == limit:
+                break
+            layers, keys = grouped.setdefault(partition, (set(), []))
+            layers.update(item["layers"]["SS"])
+            keys.append(sk)
         return [
-            Marker(item["sk"]["S"], frozenset(item["layers"]["SS"]), item["seq"]["S"])
-            for item in page["Items"]
+            Marker(partition, frozenset(layers), seq=keys[-1], keys=tuple(keys))
+            for partition, (layers, keys) in grouped.items()
         ]
 
+    def clear_markers(self, markers: Iterable[Marker]) -> None:
+        """Delete exactly the marks that were read; later marks stay for the next run."""
+        requests = [
+            {"DeleteRequest": {"Key": {"pk": {"S": "dirty"}, "sk": {"S": key}}}}
+            for marker in markers
+            for key in marker.keys
+        ]
+        _write_all(self._ddb, self._table, requests)
+
     def clear_marker(self, marker: Marker) -> None:
-        """Delete only if no report marked it again meanwhile (its seq would differ)."""
-        try:
-            self._ddb.delete_item(
-                TableName=self._table,
-                Key={"pk": {"S": "dirty"}, "sk": {"S": marker.partition}},
-                ConditionExpression="seq = :seq",
-                ExpressionAttributeValues={":seq": {"S": marker.seq}},
-            )
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
+        self.clear_markers([marker])
 
     # --- overview markers --------------------------------------------------------------------
     def mark_overview(self, by_layer: dict[str, set[str]]) -> None:
@@ -400,6 +438,16 @@ class GridRepository:
             TableName=self._table,
             Item={"pk": {"S": "meta"}, "sk": {"S": name}, "value": {"S": value}},
         )
+
+
+def _keyed(report_id: str) -> bool:
+    """Ids derived from an Idempotency-Key (uuid5) can come back with another body."""
+    return uuid.UUID(report_id).version == 5
+
+
+def _write_all(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
+    list(_parallel(lambda chunk: _batch_write(ddb, table, chunk), chunks))
 
 
 def _batch_write(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
