@@ -12,12 +12,12 @@ Two modes per N, printed as separate rows:
 
 - ``quiet``: every run refreshes every zoom (``recompute``'s default arguments), one report a
   run: what a system whose reports come minutes apart does.
-- ``busy``: ``overview_zoom=8, overview_every_s=60`` with a fake clock that advances ``--gap``
+- ``busy``: ``overview_zoom=8, background_every_s=60`` with a fake clock that advances ``--gap``
   seconds per report (default 8.64 s = 10,000 reports/day). A run recomputes zooms > 8 only;
   zooms <= 8 are refreshed by an overview pass at most every 60 s, so one pass covers ~7
   reports. What the worker does around that is replayed (``workers/tasks.py``): a run that
   finds the overview waiting takes the ``overview-scheduled`` flag and, if it got it, a delayed
-  run fires ``overview_in + 0.5`` s later on the fake clock (it may find the pass done already);
+  run fires ``background_in + 0.5`` s later on the fake clock (it may find the pass done already);
   a run cut by a budget is followed by another at once. Everything an overview pass costs
   (including delayed runs and the bookkeeping writes after the pass began) is amortised over
   the reports it covers. A busy row measures at least ``--probes`` reports, going on until the
@@ -76,9 +76,9 @@ from shared.settings import Settings
 from shared.storage import (
     GRID_SK,
     MARK_PAGE,
+    BackgroundMarker,
     GridRepository,
     Marker,
-    OverviewMarker,
     ReportRepository,
     StoredPoint,
     _keyed,  # the stand-in must guard exactly the ids the real store guards
@@ -107,15 +107,15 @@ KINDS = [
     "lease",
     "tiles",
     "clear",
-    "ov-mark",
-    "ov-clear",
-    "ov-flag",
+    "bg-mark",
+    "bg-clear",
+    "bg-flag",
     "meta",
 ]
 FLAG_KIND = {
     ingest.SCHEDULED: "scheduled",
     ingest.LEASE: "lease",
-    ingest.OVERVIEW_SCHEDULED: "ov-flag",
+    ingest.BACKGROUND_SCHEDULED: "bg-flag",
 }
 
 
@@ -300,7 +300,7 @@ class MemoryGrids(GridRepository):
         self.tiles: dict[str, tuple[bytes, str]] = {}
         self.sizes: dict[tuple[str, str], int] = {}  # (pk, sk) -> item size, for every item
         self.marks: dict[str, frozenset[str]] = {}  # dirty mark sk -> layers
-        self.overview: dict[str, OverviewMarker] = {}
+        self.overview: dict[str, BackgroundMarker] = {}
         self.flags: dict[str, tuple[str, float]] = {}  # name -> (owner, expires)
         self.meta: dict[str, str] = {}
 
@@ -380,32 +380,32 @@ class MemoryGrids(GridRepository):
         self.clear_markers([marker])
 
     # --- overview markers ----------------------------------------------------------------
-    def mark_overview(self, by_layer: dict[str, set[str]]) -> None:
+    def mark_background(self, by_layer: dict[str, set[str]]) -> None:
         for layer, partitions in sorted(by_layer.items()):
             old = self.overview.get(layer)
             merged = frozenset(partitions) | (old.partitions if old else frozenset())
-            marker = OverviewMarker(layer, merged, uuid.uuid4().hex)
+            marker = BackgroundMarker(layer, merged, uuid.uuid4().hex)
             self.overview[layer] = marker
             item: Item = {
-                "pk": {"S": "overview"},
+                "pk": {"S": "background"},
                 "sk": {"S": layer},
                 "seq": {"S": marker.seq},
                 "partitions": {"SS": sorted(merged)},
             }
-            self._put("ov-mark", item)
+            self._put("bg-mark", item)
 
-    def overview_markers(self, limit: int = 100) -> list[OverviewMarker]:
+    def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
         found = [self.overview[k] for k in sorted(self.overview)[:limit]]
-        self._query("overview", [m.layer for m in found])
+        self._query("background", [m.layer for m in found])
         return found
 
-    def clear_overview(self, marker: OverviewMarker) -> None:
+    def clear_background(self, marker: BackgroundMarker) -> None:
         current = self.overview.get(marker.layer)
         if current is None or current.seq != marker.seq:
-            self.meter.failed("ov-clear")
+            self.meter.failed("bg-clear")
             return
         del self.overview[marker.layer]
-        self._delete("ov-clear", "overview", marker.layer)
+        self._delete("bg-clear", "background", marker.layer)
 
     # --- coordination --------------------------------------------------------------------
     def acquire(self, name: str, ttl_s: float, owner: str) -> bool:
@@ -497,10 +497,10 @@ class Worker:
         ingest.store(report, self.reports, self.grids, self.pyramid, self.now)
         ingest.schedule_recompute(self.grids, lambda: None, str(uuid.uuid4()), 60.0)
 
-    def recompute(self, overview: bool = False) -> None:
+    def recompute(self, background: bool = False) -> None:
         owner = str(uuid.uuid4())
-        if overview:
-            self.grids.release(ingest.OVERVIEW_SCHEDULED)
+        if background:
+            self.grids.release(ingest.BACKGROUND_SCHEDULED)
         while True:
             result = ingest.recompute(
                 self.grids,
@@ -510,19 +510,19 @@ class Worker:
                 self.now,
                 self.computed_at,
                 overview_zoom=self.overview_zoom,
-                overview_every_s=self.every_s,
+                background_every_s=self.every_s,
                 clock=self.clock,
             )
             assert result.ran, "the lease is free between runs"
-            if not (result.more or result.overview_more):
+            if not (result.more or result.background_more):
                 break
-            if result.overview_more:
+            if result.background_more:
                 self.meter.base = self.meter.bucket  # the next run goes on with the pass
             owner = str(uuid.uuid4())
-        if result.overview_in is not None:
-            ttl = result.overview_in + TASK_TIME_LIMIT
-            if self.grids.acquire(ingest.OVERVIEW_SCHEDULED, ttl, owner):
-                self.delayed.append(self.clock() + result.overview_in + 0.5)
+        if result.background_in is not None:
+            ttl = result.background_in + TASK_TIME_LIMIT
+            if self.grids.acquire(ingest.BACKGROUND_SCHEDULED, ttl, owner):
+                self.delayed.append(self.clock() + result.background_in + 0.5)
 
 
 # --- the benchmark -------------------------------------------------------------------------------
@@ -539,11 +539,11 @@ def random_report(rng: random.Random, now: datetime, keyed: float) -> Report:
 def run(n: int, probes: int, seed: int, gap: float, keyed: float) -> dict[str, Any]:
     """Both modes on one store: quiet probes first, then busy ones (other reports)."""
     settings = Settings.from_env({})
-    per_pass = math.ceil(settings.overview_refresh_s / gap)
+    per_pass = math.ceil(settings.background_refresh_s / gap)
     worker, probe_reports = build(n, seed, settings, 2 * probes + per_pass + 2, keyed)
     quiet = quiet_probes(worker, probe_reports[:probes])
     worker.overview_zoom = settings.overview_zoom
-    worker.every_s = settings.overview_refresh_s
+    worker.every_s = settings.background_refresh_s
     busy, passes = busy_probes(worker, probe_reports[probes:], probes, gap)
     return {"quiet": summarise(quiet), "busy": summarise(busy) | {"passes": passes}}
 
@@ -604,10 +604,10 @@ class Ledger:
         self.worker = worker
         self.uncovered: list[Cost] = []
         self.passes: list[tuple[int, Cost]] = []  # (reports covered, what the pass cost)
-        self.last = worker.grids.meta[ingest.OVERVIEW_AT]
+        self.last = worker.grids.meta[ingest.BACKGROUND_AT]
 
     def settle(self) -> None:
-        meter, at = self.worker.meter, self.worker.grids.meta[ingest.OVERVIEW_AT]
+        meter, at = self.worker.meter, self.worker.grids.meta[ingest.BACKGROUND_AT]
         if at == self.last:
             return  # no pass completed
         self.last = at
@@ -629,7 +629,7 @@ class Ledger:
             clock.now = at
             meter.start(meter.bucket)
             t = time.perf_counter()
-            worker.recompute(overview=True)
+            worker.recompute(background=True)
             meter.take_overview_ms()
             meter.bucket.ms += (time.perf_counter() - t) * 1000
             self.settle()
@@ -643,7 +643,7 @@ def busy_probes(
     meter = worker.meter
     # A pass has just finished, as in the middle of a steady stream of reports.
     meter.start(Cost())
-    worker.grids.put_meta(ingest.OVERVIEW_AT, f"{worker.clock():.3f}")
+    worker.grids.put_meta(ingest.BACKGROUND_AT, f"{worker.clock():.3f}")
     meter.bucket = Cost()
     ledger = Ledger(worker)
     costs: list[Cost] = []

@@ -87,12 +87,12 @@ class RecomputeResult:
     markers: int = 0
     tiles: int = 0
     more: bool = False
-    """Fine markers are left (the budget ran out): schedule the next run at once."""
-    overview_layers: int = 0
-    overview_more: bool = False
-    """The overview pass was cut by the budget: schedule the next run at once to go on."""
-    overview_in: float | None = None
-    """Overview zooms wait for their cadence: schedule a run this many seconds from now."""
+    """Dirty marks are left (the budget ran out): schedule the next run at once."""
+    background_layers: int = 0
+    background_more: bool = False
+    """The background pass was cut by its slice: schedule the next run at once to go on."""
+    background_in: float | None = None
+    """Background work waits for its cadence: schedule a run this many seconds from now."""
 
 
 def recompute(
@@ -105,17 +105,22 @@ def recompute(
     budget_s: float = 10.0,
     on_start: Callable[[], None] | None = None,
     overview_zoom: int = -1,
-    overview_every_s: float = 0.0,
+    background_every_s: float = 0.0,
     clock: Callable[[], float] = time.time,
 ) -> RecomputeResult:
     """One run at a time (a lease), so two runs never interleave their tile writes.
 
-    Works through the dirty markers in chunks until none is left or `budget_s` has passed;
-    `more` then asks the caller to schedule the next run. With `overview_every_s` > 0, the
-    chunks stop above `overview_zoom`: the few coarse tiles every report touches (each covers
-    a region) are the same for every run, so they are refreshed at most every
-    `overview_every_s` seconds in a pass of their own, sliced by layer, instead of being
-    rewritten by every run — most of a busy run's writes, and of its DynamoDB bill.
+    Works through the dirty marks in chunks until none is left or `budget_s` has passed;
+    `more` then asks the caller to schedule the next run.
+
+    With `background_every_s` > 0 a run does first what a viewer sees first: the `all`
+    category's layers at the fine zooms (above `overview_zoom`). The rest — the category
+    layers, and every layer's overview zooms, whose few coarse tiles each report touches
+    again — is recorded as background work (per layer) and done in a background pass: at
+    once when no dirty mark is left (a quiet system is entirely fresh after one run), and
+    under steady load at most every `background_every_s` seconds, in slices that let the
+    runs for new reports go between. Under load that is most of a run's tiles, so the
+    default map stays fresh within seconds, at a fraction of the writes.
     """
     if not grids.acquire(LEASE, lease_s, owner):
         return RecomputeResult(ran=False)
@@ -123,7 +128,7 @@ def recompute(
     deadline = started + budget_s
     result = RecomputeResult(ran=True)
     zc = recomputer.compute_zoom
-    deferred = overview_every_s > 0 and 0 <= overview_zoom < zc
+    deferred = background_every_s > 0 and 0 <= overview_zoom < zc
     fine = range(overview_zoom + 1, zc + 1) if deferred else None
     try:
         # Released before reading markers: a report marked after this schedules its own run.
@@ -132,21 +137,28 @@ def recompute(
             # Bookkeeping of reports stored before this point belongs to this run: anything
             # later has scheduled a run of its own, since the flag is now free.
             on_start()
-        while markers := grids.dirty_markers(limit=MARKERS_PER_CHUNK):
-            result.tiles += recomputer.run(markers, now, computed_at, zooms=fine)
+        chunk = MARKERS_PER_CHUNK * 4 if deferred else MARKERS_PER_CHUNK
+        while markers := grids.dirty_markers(limit=chunk):
             if deferred:
-                # Recorded before the fine markers go, so a crash between leaves extra work,
-                # never missing work.
-                grids.mark_overview(_by_layer(markers))
+                first = [m for m in (_primary(m) for m in markers) if m.layers]
+                result.tiles += recomputer.run(first, now, computed_at, zooms=fine)
+                # Recorded before the marks go, so a crash between leaves extra work, never
+                # missing work.
+                grids.mark_background(_by_layer(markers))
+            else:
+                result.tiles += recomputer.run(markers, now, computed_at)
             grids.clear_markers(markers)
             result.markers += len(markers)
             grids.put_meta("last_computed_at", computed_at)
             if time.monotonic() >= deadline:
                 result.more = bool(grids.dirty_markers(limit=1))
                 break
-        if deferred and not result.more:
-            slice_end = min(deadline, time.monotonic() + OVERVIEW_SLICE_S)
-            _overview(
+        if deferred:
+            # Under continuous load the loop ends on its budget with marks left (`more`); the
+            # background pass still gets its slice when due, so it is never starved.
+            quiet = not result.more and not grids.dirty_markers(limit=1)
+            slice_end = time.monotonic() + BACKGROUND_SLICE_S
+            _background(
                 grids,
                 recomputer,
                 result,
@@ -154,7 +166,7 @@ def recompute(
                 computed_at,
                 slice_end,
                 overview_zoom,
-                overview_every_s,
+                0.0 if quiet else background_every_s,
                 clock,
             )
         return result
@@ -162,13 +174,19 @@ def recompute(
         grids.release(LEASE, owner)
 
 
-OVERVIEW_SLICE_S = 1.0
-"""Longest stretch of one run spent on overview zooms; fine runs for new reports go between."""
-OVERVIEW_AT = "overview_at"
-OVERVIEW_SCHEDULED = "overview-scheduled"
+BACKGROUND_SLICE_S = 1.0
+"""Longest stretch of one run spent on background work; runs for new reports go between."""
+BACKGROUND_AT = "background_at"
+BACKGROUND_SCHEDULED = "background-scheduled"
 
 
-def _overview(
+def _primary(marker: Marker) -> Marker:
+    """The layers a run does first: the `all` category's, which the map opens on."""
+    first = frozenset(layer for layer in marker.layers if layer.split("|")[0] == ALL)
+    return Marker(marker.partition, first, marker.seq, marker.keys)
+
+
+def _background(
     grids: GridRepository,
     recomputer: Recomputer,
     result: RecomputeResult,
@@ -179,28 +197,30 @@ def _overview(
     every_s: float,
     clock: Callable[[], float],
 ) -> None:
-    markers = grids.overview_markers(limit=MARKERS_PER_CHUNK)
+    markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
     if not markers:
         return
-    last = grids.get_meta(OVERVIEW_AT)
+    last = grids.get_meta(BACKGROUND_AT)
     elapsed = clock() - float(last) if last else float("inf")
     if elapsed < every_s:
-        result.overview_in = every_s - elapsed
+        result.background_in = every_s - elapsed
         return
-    coarse = range(0, overview_zoom + 1)
+    overview = range(0, overview_zoom + 1)
     while markers:
         for marker in markers:
-            if result.overview_layers and time.monotonic() >= slice_end:
-                result.overview_more = True  # the next run goes on where this one stopped
+            if result.background_layers and time.monotonic() >= slice_end:
+                result.background_more = True  # the next run goes on where this one stopped
                 return
+            # `all` layers: their fine zooms are done; the others: every zoom.
+            zooms = overview if marker.layer.split("|")[0] == ALL else None
             result.tiles += recomputer.run_layers(
-                {marker.layer: set(marker.partitions)}, now, computed_at, coarse
+                {marker.layer: set(marker.partitions)}, now, computed_at, zooms
             )
-            grids.clear_overview(marker)
-            result.overview_layers += 1
-        markers = grids.overview_markers(limit=MARKERS_PER_CHUNK)
-    grids.put_meta(OVERVIEW_AT, f"{clock():.3f}")
-    grids.release(OVERVIEW_SCHEDULED)
+            grids.clear_background(marker)
+            result.background_layers += 1
+        markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
+    grids.put_meta(BACKGROUND_AT, f"{clock():.3f}")
+    grids.release(BACKGROUND_SCHEDULED)
 
 
 def _by_layer(markers: list[Marker]) -> dict[str, set[str]]:

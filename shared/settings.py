@@ -76,13 +76,14 @@ class Settings:
     )
     overview_zoom: int = _setting(
         8,
-        "Zooms up to this one (regions and countries) are overviews, refreshed on their own "
-        "cadence; finer zooms are recomputed on every run.",
+        "Zooms up to this one (regions, countries) are overviews: under load they are refreshed "
+        "in the background pass, not by every run.",
     )
-    overview_refresh_s: float = _setting(
+    background_refresh_s: float = _setting(
         60.0,
-        "Least seconds between two refreshes of the overview zooms under steady load (a quiet "
-        "system refreshes them at once); 0 refreshes every zoom on every run.",
+        "Under steady load, least seconds between background passes (category layers and "
+        "overview zooms; the `all` layers at finer zooms are refreshed by every run). A quiet "
+        "system runs the pass at once; 0 refreshes everything on every run.",
     )
     # --- density model -------------------------------------------------------------------
     bandwidth_m: float = _setting(200.0, "Kernel standard deviation on the ground (m).")
@@ -189,8 +190,8 @@ class Settings:
             raise SettingsError("MAX_ZOOM must be within 0..22")
         if self.bandwidth_m <= 0:
             raise SettingsError("BANDWIDTH_M must be positive")
-        if self.overview_refresh_s < 0:
-            raise SettingsError("OVERVIEW_REFRESH_S must be 0 (every run) or positive")
+        if self.background_refresh_s < 0:
+            raise SettingsError("BACKGROUND_REFRESH_S must be 0 (every run) or positive")
         if self.privacy_min_reports < 1:
             raise SettingsError("PRIVACY_MIN_REPORTS must be at least 1")
         if self.rate_limit_per_minute < 0:
@@ -216,12 +217,12 @@ class Settings:
 
     def longest_task_seconds(self) -> int:
         """Worst case one message stays reserved: a try at the hard limit plus the longest
-        countdown (a retry's backoff, or the delayed run that refreshes overview zooms).
+        countdown (a retry's backoff, or the delayed run of the background pass).
 
         Celery retries re-publish the message, so each retry is a fresh SQS message; we still
         keep the visibility timeout above the whole chain so no countdown outlives it.
         """
-        return self.task_time_limit + max(self.retry_backoff_max, int(self.overview_refresh_s))
+        return self.task_time_limit + max(self.retry_backoff_max, int(self.background_refresh_s))
 
     @property
     def endpoint_url(self) -> str | None:

@@ -7,8 +7,8 @@ recompute reads only the reports near what changed; ids from an Idempotency-Key 
 windows find what to recompute.
 
 Grids table: density tiles (``d#layer#z/x/y``), count tiles (``c#...``), dirty marks (one item
-per mark, ``partition#uuid``, for the fine zooms), overview markers (per layer, for the
-overview zooms) and the small coordination items (flags, lease, metadata).
+per mark, ``partition#uuid``), background markers (per layer: work a busy run leaves for the
+background pass) and the small coordination items (flags, lease, metadata).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ recomputed again for its remaining marks."""
 
 
 @dataclass(frozen=True)
-class OverviewMarker:
+class BackgroundMarker:
     layer: str
     partitions: frozenset[str]
     seq: str
@@ -349,13 +349,13 @@ class GridRepository:
     def clear_marker(self, marker: Marker) -> None:
         self.clear_markers([marker])
 
-    # --- overview markers --------------------------------------------------------------------
-    def mark_overview(self, by_layer: dict[str, set[str]]) -> None:
-        """Partitions whose overview zooms (per layer) wait for the next overview pass."""
+    # --- background markers ------------------------------------------------------------------
+    def mark_background(self, by_layer: dict[str, set[str]]) -> None:
+        """Partitions whose tiles of a layer wait for the next background pass."""
         for layer, partitions in sorted(by_layer.items()):
             self._ddb.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": "overview"}, "sk": {"S": layer}},
+                Key={"pk": {"S": "background"}, "sk": {"S": layer}},
                 UpdateExpression="SET seq = :seq ADD #p :p",
                 ExpressionAttributeNames={"#p": "partitions"},  # a reserved word
                 ExpressionAttributeValues={
@@ -364,24 +364,24 @@ class GridRepository:
                 },
             )
 
-    def overview_markers(self, limit: int = 100) -> list[OverviewMarker]:
+    def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
         page = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": "overview"}},
+            ExpressionAttributeValues={":pk": {"S": "background"}},
             Limit=limit,
         )
         return [
-            OverviewMarker(item["sk"]["S"], frozenset(item["partitions"]["SS"]), item["seq"]["S"])
+            BackgroundMarker(item["sk"]["S"], frozenset(item["partitions"]["SS"]), item["seq"]["S"])
             for item in page["Items"]
         ]
 
-    def clear_overview(self, marker: OverviewMarker) -> None:
+    def clear_background(self, marker: BackgroundMarker) -> None:
         """Delete only if no fine run added partitions meanwhile (its seq would differ)."""
         try:
             self._ddb.delete_item(
                 TableName=self._table,
-                Key={"pk": {"S": "overview"}, "sk": {"S": marker.layer}},
+                Key={"pk": {"S": "background"}, "sk": {"S": marker.layer}},
                 ConditionExpression="seq = :seq",
                 ExpressionAttributeValues={":seq": {"S": marker.seq}},
             )

@@ -19,7 +19,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2",
             # Overview zooms (<= 8) refresh at most every second, not every minute, so tests
             # that look at them need not wait; test_loop checks the deferral itself.
-            "SAFETYHEATMAP_OVERVIEW_REFRESH_S": "1",
+            "SAFETYHEATMAP_BACKGROUND_REFRESH_S": "1",
             # Tests post hundreds of reports from one address; the limiter has its own test.
             "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0",
         },

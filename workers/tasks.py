@@ -160,12 +160,12 @@ class Runner:
             stats.count("ReportsMalformed", malformed)
             raise self.give_up(task, ValueError("malformed report"), "rejected a malformed message")
 
-    def recompute(self, task: Task, overview: bool = False) -> None:
+    def recompute(self, task: Task, background: bool = False) -> None:
         started = time.perf_counter()
         s = self.services()
-        if overview:
-            # The delayed overview run has come: whatever this run finds, it may re-arm one.
-            self.bookkeeping(lambda: s.grids.release(ingest.OVERVIEW_SCHEDULED))
+        if background:
+            # The delayed background run has come: whatever this run finds, it may re-arm one.
+            self.bookkeeping(lambda: s.grids.release(ingest.BACKGROUND_SCHEDULED))
         pending: dict[int, int] = {}
 
         def take_pending() -> None:
@@ -185,7 +185,7 @@ class Runner:
                 budget_s=self.settings.task_soft_time_limit / 3,
                 on_start=take_pending,
                 overview_zoom=self.settings.overview_zoom,
-                overview_every_s=self.settings.overview_refresh_s,
+                background_every_s=self.settings.background_refresh_s,
             )
         except TRANSIENT as exc:
             keep_pending()
@@ -199,12 +199,12 @@ class Runner:
             keep_pending()  # not every marker was read: the next run covers them
             self.send_recompute()
         else:
-            # Every fine zoom now shows these reports; overview zooms follow on their cadence.
+            # The `all` layers now show these reports at every fine zoom; the rest follows.
             lags = self.bookkeeping(lambda: self.freshness().record(pending, time.time()), [])
-            if result.overview_more:
+            if result.background_more:
                 self.send_recompute()
-            elif result.overview_in is not None:
-                self.schedule_overview(s, task, result.overview_in)
+            elif result.background_in is not None:
+                self.schedule_background(s, task, result.background_in)
         duration = (time.perf_counter() - started) * 1000
         stats = metrics()
         stats.observe("TaskDuration", duration, Task=RECOMPUTE)
@@ -218,7 +218,7 @@ class Runner:
                 "task": RECOMPUTE,
                 "markers": result.markers,
                 "tiles": result.tiles,
-                "overview_layers": result.overview_layers,
+                "background_layers": result.background_layers,
                 "reports_covered": sum(n for _, n in lags),
                 "freshness_max_ms": round(max(lag for lag, _ in lags)) if lags else None,
                 "duration_ms": round(duration, 1),
@@ -226,17 +226,17 @@ class Runner:
             },
         )
 
-    def schedule_overview(self, s: Services, task: Task, delay: float) -> None:
-        """One delayed run per overview cadence (its own flag), so the overview zooms are
-        refreshed even if no report arrives after this one; the flag of fine runs stays free."""
+    def schedule_background(self, s: Services, task: Task, delay: float) -> None:
+        """One delayed run per background cadence (its own flag), so the background pass runs
+        even if no report arrives after this one; the flag of ordinary runs stays free."""
         owner = task.request.id or ""
         ttl = delay + self.settings.task_time_limit
         try:
-            if s.grids.acquire(ingest.OVERVIEW_SCHEDULED, ttl, owner):
+            if s.grids.acquire(ingest.BACKGROUND_SCHEDULED, ttl, owner):
                 self.send_recompute_in(delay + 0.5)  # never early: clocks of hosts differ
         except TRANSIENT as exc:
             # A later run schedules it again once the flag has expired.
-            log.warning("overview run not scheduled", extra={"error": type(exc).__name__})
+            log.warning("background run not scheduled", extra={"error": type(exc).__name__})
 
     def roll_windows(self, task: Task) -> None:
         started = time.perf_counter()
@@ -285,8 +285,8 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
         runner.store_batch(self, [{"report": payload, "request_id": request_id}])
 
     @app.task(name=RECOMPUTE, **{**common, "max_retries": 120})
-    def recompute(self: Task, overview: bool = False) -> None:
-        runner.recompute(self, overview)
+    def recompute(self: Task, background: bool = False) -> None:
+        runner.recompute(self, background)
 
     @app.task(name=ROLL_WINDOWS, **common)
     def roll_windows(self: Task) -> None:
@@ -294,5 +294,5 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
 
     runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)
     runner.send_recompute_in = lambda delay: recompute.apply_async(
-        kwargs={"overview": True}, countdown=delay
+        kwargs={"background": True}, countdown=delay
     )

@@ -35,7 +35,7 @@ FAST = {
     "SAFETYHEATMAP_TASK_TIME_LIMIT": "5",
     "SAFETYHEATMAP_TASK_SOFT_TIME_LIMIT": "4",
     "SAFETYHEATMAP_RETRY_BACKOFF_MAX": "2",
-    "SAFETYHEATMAP_OVERVIEW_REFRESH_S": "1",  # its delayed run must fit the short visibility
+    "SAFETYHEATMAP_BACKGROUND_REFRESH_S": "1",  # its delayed run must fit the short visibility
     "SAFETYHEATMAP_MAX_RECEIVES": "2",
     "SAFETYHEATMAP_WAIT_TIME_SECONDS": "1",
     "SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2",
@@ -68,7 +68,7 @@ def settled(live: LiveStack) -> bool:
     return (
         queue_depth(live) == (0, 0)
         and not grids.dirty_markers(limit=1)
-        and not grids.overview_markers(limit=1)
+        and not grids.background_markers(limit=1)
     )
 
 

@@ -163,4 +163,4 @@ def test_overview_zooms_catch_up_after_a_burst(stack: LiveStack) -> None:
         poll(lambda n=n: total(zc) == n, 30, f"{n} reports at the compute zoom")
     for z in (zo, 0):
         poll(lambda z=z: total(z) == 9, 30, f"all 9 reports at overview zoom {z}")
-    poll(lambda: not grids.overview_markers(), 30, "no overview work left")
+    poll(lambda: not grids.background_markers(), 30, "no overview work left")

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ENV = {
     "SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2",
-    "SAFETYHEATMAP_OVERVIEW_REFRESH_S": "1",
+    "SAFETYHEATMAP_BACKGROUND_REFRESH_S": "1",
     "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0",
     "SAFETYHEATMAP_WAIT_TIME_SECONDS": "1",
     "SAFETYHEATMAP_STATUS_CACHE_TTL": "0",
@@ -97,7 +97,7 @@ def depth(ops: Ops, name: str | None = None) -> int:
 
 def settled(ops: Ops) -> bool:
     grids = ops.grids()
-    return depth(ops) == 0 and not grids.dirty_markers(limit=1) and not grids.overview_markers(1)
+    return depth(ops) == 0 and not grids.dirty_markers(limit=1) and not grids.background_markers(1)
 
 
 def test_zero_workers_still_acknowledge_and_scaling_up_processes_every_report(ops: Ops) -> None:

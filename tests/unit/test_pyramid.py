@@ -223,7 +223,7 @@ class Clock:
         return self.t
 
 
-def deferred(world: World, clock: Clock) -> ingest.RecomputeResult:
+def deferred(world: World, clock: Clock, budget_s: float = 10.0) -> ingest.RecomputeResult:
     return ingest.recompute(
         world.grids,
         world.recomputer,
@@ -231,15 +231,16 @@ def deferred(world: World, clock: Clock) -> ingest.RecomputeResult:
         60,
         NOW,
         NOW.isoformat(),
+        budget_s=budget_s,
         overview_zoom=8,
-        overview_every_s=60.0,
+        background_every_s=60.0,
         clock=clock,
     )
 
 
-def overview_total(world: World, z: int, lat: float, lon: float) -> int:
+def total(world: World, z: int, lat: float, lon: float, layer: str = "all|all") -> int:
     mx, my = lonlat_to_world(np.array([lon]), np.array([lat]))
-    key = grid_key("c", "all|all", z, int(mx[0] * (1 << z)), int(my[0] * (1 << z)))
+    key = grid_key("c", layer, z, int(mx[0] * (1 << z)), int(my[0] * (1 << z)))
     found = world.grids.get_many([key])
     return int(gridcodec.decode(found[key][0]).sum()) if key in found else 0
 
@@ -250,43 +251,71 @@ def full_run_writes(world: World) -> int:
     return world.recomputer.run(markers, NOW, NOW.isoformat())
 
 
-def test_overview_zooms_follow_on_their_own_cadence(world: World) -> None:
+def test_background_work_runs_at_once_when_quiet_and_on_its_cadence_under_load(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = Clock()
     world.add(10.0, 10.0)
     first = deferred(world, clock)
-    assert first.overview_layers > 0 and first.overview_in is None  # a quiet system: at once
-    assert overview_total(world, 5, 10.0, 10.0) == 1
+    assert first.background_layers > 0 and first.background_in is None  # quiet: at once
+    assert total(world, 5, 10.0, 10.0) == 1
     assert full_run_writes(world) == 0
 
+    # Under load: another report is marked while the run works and the run's budget ends.
+    run = world.recomputer.run
+
+    def busy_run(*args: object, **kwargs: object) -> int:
+        written = run(*args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(world.recomputer, "run", run)
+        world.add(10.002, 10.0)
+        return written
+
+    monkeypatch.setattr(world.recomputer, "run", busy_run)
     clock.t += 10
     world.add(10.001, 10.0)
-    second = deferred(world, clock)
+    second = deferred(world, clock, budget_s=0.0)
+    assert second.more
     zc = world.pyramid.compute_zoom
-    assert overview_total(world, zc, 10.001, 10.0) >= 1  # fine zooms: this run
-    assert overview_total(world, 9, 10.0, 10.0) == 2
-    assert overview_total(world, 8, 10.0, 10.0) == 1  # overview zooms: not yet
-    assert second.overview_layers == 0
-    assert second.overview_in == pytest.approx(50.0)
+    assert total(world, zc, 10.001, 10.0) >= 1  # `all` layers at fine zooms: this run
+    assert total(world, 9, 10.0, 10.0) == 2
+    assert total(world, 8, 10.0, 10.0) == 1  # overview zooms: later
+    assert total(world, 9, 10.0, 10.0, "harassment|all") == 1  # category layers: later
+    assert second.background_layers == 0
+    assert second.background_in == pytest.approx(50.0)
 
+    # Still under load when the cadence is up: the pass is not starved by `more`.
+    def busy_again(*args: object, **kwargs: object) -> int:
+        written = run(*args, **kwargs)  # type: ignore[arg-type]
+        monkeypatch.setattr(world.recomputer, "run", run)
+        world.add(10.003, 10.0)
+        return written
+
+    monkeypatch.setattr(world.recomputer, "run", busy_again)
     clock.t += 50
-    third = deferred(world, clock)
-    assert third.markers == 0 and third.overview_layers > 0 and third.overview_in is None
-    assert overview_total(world, 0, 10.0, 10.0) == 2
+    third = deferred(world, clock, budget_s=0.0)
+    assert third.more and third.background_layers > 0 and not third.background_more
+    assert total(world, 0, 10.0, 10.0) == 3
+    # Category layers are derived from what is stored by then: the 4th report may be in.
+    assert total(world, 9, 10.0, 10.0, "harassment|all") >= 3
+
+    fourth = deferred(world, clock)  # the last report; then quiet: everything at once
+    assert fourth.markers == 1 and fourth.background_layers > 0 and fourth.background_in is None
+    assert total(world, 0, 10.0, 10.0) == 4
     assert full_run_writes(world) == 0  # the same tiles as recomputing everything at once
 
 
-def test_overview_pass_is_sliced_by_layer_and_resumes(
+def test_background_pass_is_sliced_by_layer_and_resumes(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "OVERVIEW_SLICE_S", 0.0)
+    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 0.0)
     clock = Clock()
     world.add(-5.0, 20.0, category="theft")
     runs = [deferred(world, clock)]
-    while runs[-1].overview_more:
+    while runs[-1].background_more:
         runs.append(deferred(world, clock))
     # 2 categories (all, theft) x 4 windows, one layer per run.
-    assert [r.overview_layers for r in runs] == [1] * 8
-    assert world.grids.overview_markers() == []
+    assert [r.background_layers for r in runs] == [1] * 8
+    assert world.grids.background_markers() == []
     assert full_run_writes(world) == 0
 
 
