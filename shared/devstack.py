@@ -145,7 +145,14 @@ class Stack:
 
     def start_emulator(self) -> None:
         proc = self._spawn(
-            "moto", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)]
+            "moto",
+            # moto server with its two quadratic hot spots fixed (see shared/emulator.py).
+            (
+                [str(BIN / "python"), "-m", "shared.emulator"]
+                if self.settings().emulator_fixes
+                else [str(BIN / "moto_server")]
+            )
+            + ["-H", "127.0.0.1", "-p", str(self.moto_port)],
         )
         wait_until(
             lambda: http_ok(f"{self.moto_url}/moto-api/"), 30, "moto server", proc.popen, proc.log

@@ -144,6 +144,11 @@ class Settings:
         "a lone report goes at once. Larger: fewer SQS messages, more latency.",
     )
     # --- operations ----------------------------------------------------------------------
+    emulator_fixes: bool = _setting(
+        True,
+        "Local stack only: run moto server with the fixes of shared/emulator.py (its SQS "
+        "receive and DynamoDB Query made to cost what AWS's do); false: stock moto_server.",
+    )
     ops_mode: str = _setting(
         "auto",
         "Where `safetyheatmap` ops commands act: `local` (the running `make run` stack), `aws` "

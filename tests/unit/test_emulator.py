@@ -1,0 +1,105 @@
+"""The emulator's fixes change what calls cost, never what they answer."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import SQSBackend, sqs_backends
+
+from shared import emulator
+
+QUERIES: list[dict[str, Any]] = [
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p3"}}},
+    {
+        "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+        "ExpressionAttributeValues": {":p": {"S": "p1"}, ":a": {"S": "s10"}, ":b": {"S": "s40"}},
+    },
+    {
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+        "ExpressionAttributeValues": {":p": {"S": "p2"}, ":s": {"S": "s1"}},
+        "ScanIndexForward": False,
+    },
+    {
+        "KeyConditionExpression": "pk = :p",
+        "FilterExpression": "v > :v",
+        "ProjectionExpression": "sk, v",
+        "ExpressionAttributeValues": {":p": {"S": "p0"}, ":v": {"N": "50"}},
+    },
+    {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "nope"}}},
+    {
+        "KeyConditionExpression": "g = :g",
+        "IndexName": "by-g",
+        "ExpressionAttributeValues": {":g": {"S": "g1"}},
+    },
+]
+
+
+def _all_pages(ddb: Any, query: dict[str, Any], limit: int | None) -> list[Any]:
+    kwargs = {"TableName": "t", **query} | ({"Limit": limit} if limit else {})
+    pages = []
+    while True:
+        page = ddb.query(**kwargs)
+        pages.append((page["Items"], page.get("LastEvaluatedKey")))
+        if "LastEvaluatedKey" not in page:
+            return pages
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        yield
+
+
+def test_table_queries_answer_as_stock_moto_does(aws: None) -> None:
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    rng = random.Random(3)
+    for i in range(300):
+        item = {"pk": {"S": f"p{i % 5}"}, "sk": {"S": f"s{i}"}, "v": {"N": str(rng.randint(0, 99))}}
+        if i % 7 == 0:
+            item["g"] = {"S": f"g{i % 2}"}
+        ddb.put_item(TableName="t", Item=item)
+    cases = [(q, limit) for q in QUERIES for limit in (None, 7)]
+    stock = [_all_pages(ddb, q, limit) for q, limit in cases]
+    emulator.patch()
+    assert [_all_pages(ddb, q, limit) for q, limit in cases] == stock
+
+
+def test_retention_check_still_tells_expired_messages(aws: None) -> None:
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    sqs.send_message(QueueUrl=url, MessageBody="new")
+    emulator.patch()
+    backend: SQSBackend = sqs_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
+    old, new = backend.get_queue("q")._messages
+    old.sent_timestamp -= 61_000  # sent 61 s ago: past the 60 s retention
+    assert not backend.is_message_valid_based_on_retention_period("q", old)
+    assert backend.is_message_valid_based_on_retention_period("q", new)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    assert "old" not in [m["Body"] for m in got]
