@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from shared.categories import ALL, CATEGORY_IDS
 from shared.pyramid import Recomputer, layers_for
 from shared.report import Report
-from shared.storage import GridRepository, Marker, ReportRepository, partition_key
+from shared.storage import GridRepository, Marker, ReportRepository, StoredPoint, partition_key
 from shared.tiles import WINDOWS, Pyramid, layer_key
 
 log = logging.getLogger("safetyheatmap.ingest")
@@ -138,10 +138,11 @@ def recompute(
             # later has scheduled a run of its own, since the flag is now free.
             on_start()
         chunk = MARKERS_PER_CHUNK * 4 if deferred else MARKERS_PER_CHUNK
+        seen: dict[str, list[StoredPoint]] = {}
         while markers := grids.dirty_markers(limit=chunk):
             if deferred:
                 first = [m for m in (_primary(m) for m in markers) if m.layers]
-                result.tiles += recomputer.run(first, now, computed_at, zooms=fine)
+                result.tiles += recomputer.run(first, now, computed_at, fine, seen)
                 # Recorded before the marks go, so a crash between leaves extra work, never
                 # missing work.
                 grids.mark_background(_by_layer(markers))
@@ -168,6 +169,7 @@ def recompute(
                 overview_zoom,
                 0.0 if quiet else background_every_s,
                 clock,
+                seen,
             )
         return result
     finally:
@@ -196,6 +198,7 @@ def _background(
     overview_zoom: int,
     every_s: float,
     clock: Callable[[], float],
+    seen: dict[str, list[StoredPoint]],
 ) -> None:
     markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
     if not markers:
@@ -214,7 +217,7 @@ def _background(
             # `all` layers: their fine zooms are done; the others: every zoom.
             zooms = overview if marker.layer.split("|")[0] == ALL else None
             result.tiles += recomputer.run_layers(
-                {marker.layer: set(marker.partitions)}, now, computed_at, zooms
+                {marker.layer: set(marker.partitions)}, now, computed_at, zooms, seen
             )
             grids.clear_background(marker)
             result.background_layers += 1

@@ -185,17 +185,24 @@ class Recomputer:
         now: datetime,
         computed_at: str,
         zooms: range | None = None,
+        seen: dict[str, list[StoredPoint]] | None = None,
     ) -> int:
         """Recompute everything the markers name; returns the number of tiles written.
 
         Planned first, so every partition is queried once and every tile is read in one
         batch; then computed in memory; then the changed tiles are written in batches.
+        Partitions are always queried afresh here (their marks were just read); what was
+        read goes into `seen` for the background pass of the same run.
         """
         by_layer: dict[str, set[str]] = {}
         for marker in markers:
             for layer in marker.layers:
                 by_layer.setdefault(layer, set()).add(marker.partition)
-        return self.run_layers(by_layer, now, computed_at, zooms)
+        fresh: dict[str, list[StoredPoint]] = {}
+        written = self.run_layers(by_layer, now, computed_at, zooms, fresh)
+        if seen is not None:
+            seen.update(fresh)
+        return written
 
     def run_layers(
         self,
@@ -203,11 +210,15 @@ class Recomputer:
         now: datetime,
         computed_at: str,
         zooms: range | None = None,
+        points_cache: dict[str, list[StoredPoint]] | None = None,
     ) -> int:
         """Recompute the partitions of each layer at `zooms` (all stored zooms if None).
 
         A range without the compute zoom derives from the counts already stored one zoom
-        finer, which is how overview zooms are refreshed on their own, slower cadence.
+        finer, which is how overview zooms are refreshed in the background pass. Partitions
+        in `points_cache` are not queried again (the background pass reuses what its run
+        read: a report stored since has a dirty mark of its own, so nothing is missed);
+        the others are queried and added to it.
         """
         plans: dict[str, list[list[Step]]] = {}
         for layer, parts in sorted(by_layer.items()):
@@ -216,9 +227,9 @@ class Recomputer:
         plans = {layer: plan for layer, plan in plans.items() if plan}
         zc = self._pyramid.compute_zoom
         fine = [plan[0] for plan in plans.values() if plan[0][0].block.z == zc]
-        points = self._reports.points_many(
-            sorted({p for steps in fine for p in self._partitions(steps)})
-        )
+        points = {} if points_cache is None else points_cache
+        needed = {p for steps in fine for p in self._partitions(steps)}
+        points.update(self._reports.points_many(sorted(needed - points.keys())))
         cache = TileCache(self._grids)
         cache.prefetch(key for layer, plan in plans.items() for key in self._keys(layer, plan))
         for layer, plan in plans.items():
