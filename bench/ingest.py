@@ -130,6 +130,8 @@ def value_size(value: dict[str, Any]) -> int:
         return number_size(v)
     if kind == "SS":
         return sum(len(s.encode()) for s in v)
+    if kind == "L":  # 3 bytes of overhead plus each element, as DynamoDB counts lists
+        return 3 + sum(1 + value_size(e) for e in v)
     raise ValueError(f"no size for {kind}")
 
 
@@ -341,7 +343,9 @@ class MemoryGrids(GridRepository):
     def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
         self.mark_dirty_many({partition: set(layers)})
 
-    def mark_dirty_many(self, marks: dict[str, set[str]]) -> None:
+    def mark_dirty_many(
+        self, marks: dict[str, set[str]], acked: dict[str, list[int]] | None = None
+    ) -> None:
         for partition, layers in sorted(marks.items()):
             if not layers:
                 continue
@@ -352,6 +356,9 @@ class MemoryGrids(GridRepository):
                 "sk": {"S": sk},
                 "layers": {"SS": sorted(layers)},
             }
+            ticks = (acked or {}).get(partition)
+            if ticks:  # the acknowledgement ticks the real mark carries (freshness)
+                item["acked"] = {"L": [{"N": str(t)} for t in ticks]}
             self._put("dirty", item)  # BatchWriteItem
 
     def dirty_markers(self, limit: int = 500) -> list[Marker]:
@@ -452,11 +459,16 @@ class MeteredRecomputer(Recomputer):
         self._fine = False
 
     def run(
-        self, markers: list[Marker], now: datetime, computed_at: str, zooms: range | None = None
+        self,
+        markers: list[Marker],
+        now: datetime,
+        computed_at: str,
+        zooms: range | None = None,
+        seen: dict[str, list[StoredPoint]] | None = None,
     ) -> int:
         self._fine = True
         try:
-            return super().run(markers, now, computed_at, zooms)
+            return super().run(markers, now, computed_at, zooms, seen)
         finally:
             self._fine = False
 
@@ -466,10 +478,11 @@ class MeteredRecomputer(Recomputer):
         now: datetime,
         computed_at: str,
         zooms: range | None = None,
+        points_cache: dict[str, list[StoredPoint]] | None = None,
     ) -> int:
         if not self._fine:
             self._meter.overview_begins()
-        return super().run_layers(by_layer, now, computed_at, zooms)
+        return super().run_layers(by_layer, now, computed_at, zooms, points_cache)
 
 
 # --- the worker ----------------------------------------------------------------------------------

@@ -57,13 +57,16 @@ def store_many(
     ]
     stored = reports.store_many(list(zip(batch, partitions, strict=True)))
     marks: dict[str, set[str]] = {}
-    for report, partition in zip(batch, partitions, strict=True):
+    acked: dict[str, list[int]] = {}
+    for report, partition, new in zip(batch, partitions, stored, strict=True):
         # Marked even for a duplicate: the first delivery may have died before its mark.
         marks.setdefault(partition, set()).update(
             layers_for(report.category, report.occurred_at, now)
         )
+        if new:
+            acked.setdefault(partition, []).append(int(report.received_at.timestamp() * 10))
     # After the reports: a run that sees a mark must find its reports.
-    grids.mark_dirty_many(marks)
+    grids.mark_dirty_many(marks, acked)
     return [IngestResult(s, p) for s, p in zip(stored, partitions, strict=True)]
 
 
@@ -103,7 +106,7 @@ def recompute(
     now: datetime,
     computed_at: str,
     budget_s: float = 10.0,
-    on_start: Callable[[], None] | None = None,
+    on_visible: Callable[[dict[int, int]], None] | None = None,
     overview_zoom: int = -1,
     background_every_s: float = 0.0,
     clock: Callable[[], float] = time.time,
@@ -133,11 +136,7 @@ def recompute(
     try:
         # Released before reading markers: a report marked after this schedules its own run.
         grids.release(SCHEDULED)
-        if on_start is not None:
-            # Bookkeeping of reports stored before this point belongs to this run: anything
-            # later has scheduled a run of its own, since the flag is now free.
-            on_start()
-        chunk = MARKERS_PER_CHUNK * 4 if deferred else MARKERS_PER_CHUNK
+        chunk = MARKERS_PER_CHUNK
         seen: dict[str, list[StoredPoint]] = {}
         while markers := grids.dirty_markers(limit=chunk):
             if deferred:
@@ -151,6 +150,14 @@ def recompute(
             grids.clear_markers(markers)
             result.markers += len(markers)
             grids.put_meta("last_computed_at", computed_at)
+            if on_visible is not None:
+                # These reports now show on the map as it opens (every layer, without
+                # deferral; the `all` layers at the fine zooms, with it).
+                ticks: dict[int, int] = {}
+                for marker in markers:
+                    for tick in marker.acked:
+                        ticks[tick] = ticks.get(tick, 0) + 1
+                on_visible(ticks)
             if time.monotonic() >= deadline:
                 result.more = bool(grids.dirty_markers(limit=1))
                 break

@@ -4,21 +4,14 @@ Everything comes from stored facts, never from a table scan:
 
 - queue and DLQ: one ``GetQueueAttributes`` each (approximate counts, as SQS keeps them);
 - last computation: the ``meta/last_computed_at`` item the recompute writes;
-- freshness lag (acknowledged to visible): the worker keeps two small kinds of items in the grids
-  table, owned by :class:`FreshnessLog`:
-
-  * ``meta/freshness-pending``: acknowledgement times of stored reports that no recompute has
-    covered yet, as counts per 100 ms (``t<deciseconds>`` attributes, added atomically);
-  * ``meta/freshness#NN`` (NN = epoch minute mod 60): a histogram of lags per minute, with log
-    buckets 2^(i/4) ms (~19 % wide), so p50/p95 over recent minutes come from at most 60 small
-    items read in one BatchGetItem.
-
-  A recompute takes the pending item (a delete that returns it) *before* it reads the dirty
-  markers; every report in it was marked dirty before it was added, so the run covers it, and
-  its lag is the run's end minus its acknowledgement (``received_at``, a few ms before the 202).
-  A report stored while a run is reading its markers waits for the next run: the figure is an
-  upper bound. The web's grid cache (``GRID_CACHE_TTL``) adds up to that much before a reader
-  sees the change.
+- freshness lag (acknowledged to visible): each dirty mark carries the acknowledgement ticks
+  (100 ms) of the reports behind it; when a recompute has written a chunk's tiles and cleared
+  its marks, those reports are on the map, and their lags (now minus ``received_at``, a few ms
+  before the 202) go into ``meta/freshness#NN`` (NN = epoch minute mod 60): a histogram per
+  minute, with log buckets 2^(i/4) ms (~19 % wide), so p50/p95 over recent minutes come from
+  at most 60 small items read in one BatchGetItem. With the background pass on, "on the map"
+  means the `all` layers at city zooms, what the map opens on. The web's grid cache
+  (``GRID_CACHE_TTL``) adds up to that much before a reader sees the change.
 """
 
 from __future__ import annotations
@@ -35,7 +28,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared.settings import Settings
 
 META = "meta"
-PENDING = "freshness-pending"
 BUCKETS = 81  # 2^(i/4) ms for i < 80, i.e. up to ~14 minutes; the last one holds everything more
 RING = 60
 
@@ -72,43 +64,6 @@ class FreshnessLog:
     def __init__(self, ddb: Any, table: str) -> None:
         self._ddb = ddb
         self._table = table
-
-    # --- pending acknowledgements (worker, after storing) ----------------------------------
-    def add_pending(self, acked_at: list[datetime]) -> None:
-        counts: dict[int, int] = {}
-        for moment in acked_at:
-            tick = int(moment.timestamp() * 10)
-            counts[tick] = counts.get(tick, 0) + 1
-        self._add(counts)
-
-    def _add(self, counts: dict[int, int]) -> None:
-        if not counts:
-            return
-        names = {f"#t{i}": f"t{tick}" for i, tick in enumerate(sorted(counts))}
-        values = {f":t{i}": {"N": str(counts[tick])} for i, tick in enumerate(sorted(counts))}
-        self._ddb.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": META}, "sk": {"S": PENDING}},
-            UpdateExpression="ADD " + ", ".join(f"#t{i} :t{i}" for i in range(len(counts))),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
-    def take_pending(self) -> dict[int, int]:
-        """Atomically read and clear: {tick (100 ms since the epoch): reports}."""
-        old = self._ddb.delete_item(
-            TableName=self._table,
-            Key={"pk": {"S": META}, "sk": {"S": PENDING}},
-            ReturnValues="ALL_OLD",
-        ).get("Attributes", {})
-        return {
-            int(name[1:]): int(value["N"])
-            for name, value in old.items()
-            if name.startswith("t") and name[1:].isdigit()
-        }
-
-    def put_back(self, pending: dict[int, int]) -> None:
-        self._add(pending)
 
     # --- lags (worker, after a recompute) ---------------------------------------------------
     def record(self, pending: dict[int, int], visible_at: float) -> list[tuple[float, int]]:

@@ -48,6 +48,8 @@ class Marker:
     seq: str
     keys: tuple[str, ...] = ()
     """The stored mark items this marker merges (deleted once the partition is recomputed)."""
+    acked: tuple[int, ...] = ()
+    """Acknowledgement ticks (100 ms since the epoch) of the reports behind those marks."""
 
 
 MARK_PAGE = 1000
@@ -300,18 +302,26 @@ class GridRepository:
     def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
         self.mark_dirty_many({partition: set(layers)})
 
-    def mark_dirty_many(self, marks: dict[str, set[str]]) -> None:
+    def mark_dirty_many(
+        self, marks: dict[str, set[str]], acked: dict[str, list[int]] | None = None
+    ) -> None:
         """One new item per mark, in batch writes: no read-modify-write, so marks made while a
-        run reads the markers are new items that the run does not delete."""
-        items = [
-            {
+        run reads the markers are new items that the run does not delete. `acked` carries the
+        acknowledgement ticks (100 ms since the epoch) of the reports behind each mark, so the
+        run that clears it knows whose freshness lag it has just ended."""
+        items = []
+        for partition, layers in sorted(marks.items()):
+            if not layers:
+                continue
+            item: dict[str, Any] = {
                 "pk": {"S": "dirty"},
                 "sk": {"S": f"{partition}#{uuid.uuid4().hex}"},
                 "layers": {"SS": sorted(layers)},
             }
-            for partition, layers in sorted(marks.items())
-            if layers
-        ]
+            ticks = (acked or {}).get(partition)
+            if ticks:
+                item["acked"] = {"L": [{"N": str(t)} for t in ticks]}
+            items.append(item)
         requests = [{"PutRequest": {"Item": item}} for item in items]
         _write_all(self._ddb, self._table, requests)
 
@@ -323,18 +333,19 @@ class GridRepository:
             ExpressionAttributeValues={":pk": {"S": "dirty"}},
             Limit=MARK_PAGE,
         )
-        grouped: dict[str, tuple[set[str], list[str]]] = {}
+        grouped: dict[str, tuple[set[str], list[str], list[int]]] = {}
         for item in page["Items"]:
             sk = item["sk"]["S"]
             partition = sk.split("#", 1)[0]
             if partition not in grouped and len(grouped) == limit:
                 break
-            layers, keys = grouped.setdefault(partition, (set(), []))
+            layers, keys, acked = grouped.setdefault(partition, (set(), [], []))
             layers.update(item["layers"]["SS"])
             keys.append(sk)
+            acked.extend(int(v["N"]) for v in item.get("acked", {}).get("L", []))
         return [
-            Marker(partition, frozenset(layers), seq=keys[-1], keys=tuple(keys))
-            for partition, (layers, keys) in grouped.items()
+            Marker(partition, frozenset(layers), keys[-1], tuple(keys), tuple(acked))
+            for partition, (layers, keys, acked) in grouped.items()
         ]
 
     def clear_markers(self, markers: Iterable[Marker]) -> None:

@@ -126,8 +126,6 @@ class Runner:
         now = datetime.now(UTC)
         try:
             results = ingest.store_many(reports, s.reports, s.grids, s.pyramid, now)
-            fresh = [r.received_at for r, res in zip(reports, results, strict=True) if res.stored]
-            self.bookkeeping(lambda: self.freshness().add_pending(fresh))
             if reports:
                 ingest.schedule_recompute(
                     s.grids, self.send_recompute, owner=task.request.id or "", ttl_s=60.0
@@ -166,13 +164,11 @@ class Runner:
         if background:
             # The delayed background run has come: whatever this run finds, it may re-arm one.
             self.bookkeeping(lambda: s.grids.release(ingest.BACKGROUND_SCHEDULED))
-        pending: dict[int, int] = {}
+        lags: list[tuple[float, int]] = []
 
-        def take_pending() -> None:
-            pending.update(self.bookkeeping(self.freshness().take_pending, {}))
-
-        def keep_pending() -> None:
-            self.bookkeeping(lambda: self.freshness().put_back(pending))
+        def visible(ticks: dict[int, int]) -> None:
+            # Each chunk's reports are on the map once its tiles are written: their lag ends.
+            lags.extend(self.bookkeeping(lambda: self.freshness().record(ticks, time.time()), []))
 
         try:
             result = ingest.recompute(
@@ -183,28 +179,19 @@ class Runner:
                 now=datetime.now(UTC),
                 computed_at=utc_now_iso(),
                 budget_s=self.settings.task_soft_time_limit / 3,
-                on_start=take_pending,
+                on_visible=visible,
                 overview_zoom=self.settings.overview_zoom,
                 background_every_s=self.settings.background_refresh_s,
             )
         except TRANSIENT as exc:
-            keep_pending()
             self.retry_or_reject(task, exc)
         if not result.ran:
             # Another run holds the lease; ours must still happen after it.
-            keep_pending()
             raise task.retry(countdown=1.0)
-        lags: list[tuple[float, int]] = []
-        if result.more:
-            keep_pending()  # not every marker was read: the next run covers them
-            self.send_recompute()
-        else:
-            # The `all` layers now show these reports at every fine zoom; the rest follows.
-            lags = self.bookkeeping(lambda: self.freshness().record(pending, time.time()), [])
-            if result.background_more:
-                self.send_recompute()
-            elif result.background_in is not None:
-                self.schedule_background(s, task, result.background_in)
+        if result.more or result.background_more:
+            self.send_recompute()  # the budget or the slice ran out: go on at once
+        elif result.background_in is not None:
+            self.schedule_background(s, task, result.background_in)
         duration = (time.perf_counter() - started) * 1000
         stats = metrics()
         stats.observe("TaskDuration", duration, Task=RECOMPUTE)

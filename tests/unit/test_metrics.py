@@ -6,7 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -170,26 +170,20 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield boto3.client("dynamodb", region_name="us-east-1")
 
 
-def test_freshness_pending_is_taken_once_and_lags_summarised(ddb: Any) -> None:
+def test_freshness_lags_are_recorded_and_summarised(ddb: Any) -> None:
     table = Settings().grids_table
     log = FreshnessLog(ddb, table)
     acked = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
-    log.add_pending([acked, acked + timedelta(milliseconds=30)])
-    log.add_pending([acked + timedelta(seconds=1)])
-    pending = log.take_pending()
-    assert sum(pending.values()) == 3
-    assert log.take_pending() == {}  # taken atomically: a second run finds nothing
+    tick = int(acked.timestamp() * 10)
     visible = acked.timestamp() + 2.0
-    lags = log.record(pending, visible)
+    lags = log.record({tick: 2, tick + 10: 1}, visible)
     assert sorted(round(lag) for lag, _ in lags) == [950, 1950]
-    log.record({int(acked.timestamp() * 10): 1}, visible + 120)  # two minutes later
+    log.record({tick: 1}, visible + 120)  # two minutes later
     summary = log.summary(visible + 120, minutes=15)
     assert summary["reports"] == 4
     assert 1600 < summary["p50_ms"] < 2400
     assert summary["p95_ms"] > 100_000
     assert log.summary(visible + 3 * 3600, minutes=15)["reports"] == 0  # old slots ignored
-    log.put_back({5: 2})
-    assert log.take_pending() == {5: 2}
 
 
 def test_status_reads_depths_last_computation_and_freshness(ddb: Any) -> None:

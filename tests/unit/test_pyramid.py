@@ -350,3 +350,18 @@ def test_store_many_writes_each_id_once_and_completes_a_half_stored_report(world
     world.reports.store_many([(report(b, 1.0), place(1.0))])
     assert sorted(world.reports.ids()) == sorted([a, b, c])
     assert len(world.reports.points(place(1.0))) == 3
+
+
+def test_a_run_reports_whose_reports_it_made_visible(world: World) -> None:
+    world.add(30.0, 30.0)
+    world.add(30.001, 30.0)
+    seen: list[dict[int, int]] = []
+    ingest.recompute(
+        world.grids, world.recomputer, "t", 60, NOW, NOW.isoformat(), on_visible=seen.append
+    )
+    assert seen == [{int(NOW.timestamp() * 10): 2}]
+    seen.clear()
+    ingest.recompute(
+        world.grids, world.recomputer, "t", 60, NOW, NOW.isoformat(), on_visible=seen.append
+    )
+    assert seen == []  # nothing was dirty: nobody's lag ends twice
