@@ -65,7 +65,11 @@ class Settings:
     wait_time_seconds: int = _setting(10, "SQS long-poll wait (s); 10-20 is cheapest idle.")
     enqueue_timeout: float = _setting(3.0, "Seconds the web waits for SQS before a 503.")
     # --- worker --------------------------------------------------------------------------
-    worker_concurrency: int = _setting(2, "Celery worker processes.")
+    worker_concurrency: int = _setting(
+        3,
+        "Celery worker processes: a recompute run holds one for seconds under load; the others "
+        "store reports meanwhile.",
+    )
     worker_prefetch: int = _setting(4, "Messages a worker process reserves ahead.")
     task_soft_time_limit: int = _setting(30, "Soft time limit of one task run (s).")
     task_time_limit: int = _setting(40, "Hard time limit of one task run (s).")

@@ -45,7 +45,7 @@ class Config:
     worker_cpu: int = 512
     worker_memory: int = 1024
     worker_max_tasks: int = 4
-    worker_concurrency: int = 2  # SAFETYHEATMAP_WORKER_CONCURRENCY
+    worker_concurrency: int = 3  # SAFETYHEATMAP_WORKER_CONCURRENCY (one often recomputes)
     worker_prefetch: int = 4  # SAFETYHEATMAP_WORKER_PREFETCH
     scale_out_backlog_per_worker: int = 20  # visible messages per worker that add a worker
     idle_minutes_before_zero: int = 10  # minutes with no visible and no in-flight message
