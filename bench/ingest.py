@@ -386,33 +386,35 @@ class MemoryGrids(GridRepository):
     def clear_marker(self, marker: Marker) -> None:
         self.clear_markers([marker])
 
-    # --- overview markers ----------------------------------------------------------------
-    def mark_background(self, by_layer: dict[str, set[str]]) -> None:
+    # --- background markers ----------------------------------------------------------------
+    def mark_background(self, by_layer: dict[str, set[str]], kind: str) -> None:
         for layer, partitions in sorted(by_layer.items()):
-            old = self.overview.get(layer)
+            sk = f"{kind}#{layer}"
+            old = self.overview.get(sk)
             merged = frozenset(partitions) | (old.partitions if old else frozenset())
-            marker = BackgroundMarker(layer, merged, uuid.uuid4().hex)
-            self.overview[layer] = marker
+            marker = BackgroundMarker(layer, merged, uuid.uuid4().hex, kind)
+            self.overview[sk] = marker
             item: Item = {
                 "pk": {"S": "background"},
-                "sk": {"S": layer},
+                "sk": {"S": sk},
                 "seq": {"S": marker.seq},
                 "partitions": {"SS": sorted(merged)},
             }
             self._put("bg-mark", item)
 
     def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
-        found = [self.overview[k] for k in sorted(self.overview)[:limit]]
-        self._query("background", [m.layer for m in found])
-        return found
+        keys = sorted(self.overview)[:limit]
+        self._query("background", keys)
+        return [self.overview[k] for k in keys]
 
     def clear_background(self, marker: BackgroundMarker) -> None:
-        current = self.overview.get(marker.layer)
+        sk = f"{marker.kind}#{marker.layer}"
+        current = self.overview.get(sk)
         if current is None or current.seq != marker.seq:
             self.meter.failed("bg-clear")
             return
-        del self.overview[marker.layer]
-        self._delete("bg-clear", "background", marker.layer)
+        del self.overview[sk]
+        self._delete("bg-clear", "background", sk)
 
     # --- coordination --------------------------------------------------------------------
     def acquire(self, name: str, ttl_s: float, owner: str) -> bool:

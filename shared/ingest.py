@@ -16,7 +16,15 @@ from datetime import datetime, timedelta
 from shared.categories import ALL, CATEGORY_IDS
 from shared.pyramid import Recomputer, layers_for
 from shared.report import Report
-from shared.storage import GridRepository, Marker, ReportRepository, StoredPoint, partition_key
+from shared.storage import (
+    FINE,
+    OVERVIEW,
+    GridRepository,
+    Marker,
+    ReportRepository,
+    StoredPoint,
+    partition_key,
+)
 from shared.tiles import WINDOWS, Pyramid, layer_key
 
 log = logging.getLogger("safetyheatmap.ingest")
@@ -144,7 +152,11 @@ def recompute(
                 result.tiles += recomputer.run(first, now, computed_at, fine, seen)
                 # Recorded before the marks go, so a crash between leaves extra work, never
                 # missing work.
-                grids.mark_background(_by_layer(markers))
+                by_layer = _by_layer(markers)
+                grids.mark_background(by_layer, OVERVIEW)
+                grids.mark_background(
+                    {k: v for k, v in by_layer.items() if k.split("|")[0] != ALL}, FINE
+                )
             else:
                 result.tiles += recomputer.run(markers, now, computed_at)
             grids.clear_markers(markers)
@@ -174,7 +186,8 @@ def recompute(
                 computed_at,
                 slice_end,
                 overview_zoom,
-                0.0 if quiet else background_every_s,
+                background_every_s,
+                quiet,
                 clock,
                 seen,
             )
@@ -204,33 +217,43 @@ def _background(
     slice_end: float,
     overview_zoom: int,
     every_s: float,
+    quiet: bool,
     clock: Callable[[], float],
     seen: dict[str, list[StoredPoint]],
 ) -> None:
+    """Category layers at fine zooms: at once when quiet, else on the cadence. Overview zooms:
+    on the cadence only — each pass rewrites the same few coarse tiles, so at a report every
+    few seconds one pass serves many reports (most of the DynamoDB write units saved)."""
     markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
     if not markers:
         return
     last = grids.get_meta(BACKGROUND_AT)
     elapsed = clock() - float(last) if last else float("inf")
-    if elapsed < every_s:
-        result.background_in = every_s - elapsed
-        return
+    due = elapsed >= every_s
     overview = range(0, overview_zoom + 1)
+    fine = range(overview_zoom + 1, recomputer.compute_zoom + 1)
+    waiting = False
     while markers:
-        for marker in markers:
+        todo = [m for m in markers if due or (quiet and m.kind == FINE)]
+        waiting = waiting or len(todo) < len(markers)
+        for marker in todo:
             if result.background_layers and time.monotonic() >= slice_end:
                 result.background_more = True  # the next run goes on where this one stopped
                 return
-            # `all` layers: their fine zooms are done; the others: every zoom.
-            zooms = overview if marker.layer.split("|")[0] == ALL else None
+            zooms = overview if marker.kind == OVERVIEW else fine
             result.tiles += recomputer.run_layers(
                 {marker.layer: set(marker.partitions)}, now, computed_at, zooms, seen
             )
             grids.clear_background(marker)
             result.background_layers += 1
+        if len(markers) < MARKERS_PER_CHUNK or not todo:
+            break
         markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
-    grids.put_meta(BACKGROUND_AT, f"{clock():.3f}")
-    grids.release(BACKGROUND_SCHEDULED)
+    if due:
+        grids.put_meta(BACKGROUND_AT, f"{clock():.3f}")
+        grids.release(BACKGROUND_SCHEDULED)
+    elif waiting:
+        result.background_in = every_s - elapsed
 
 
 def _by_layer(markers: list[Marker]) -> dict[str, set[str]]:

@@ -57,11 +57,17 @@ MARK_PAGE = 1000
 recomputed again for its remaining marks."""
 
 
+OVERVIEW = "overview"
+FINE = "fine"
+
+
 @dataclass(frozen=True)
 class BackgroundMarker:
     layer: str
     partitions: frozenset[str]
     seq: str
+    kind: str = OVERVIEW
+    """`overview`: the layer's overview zooms; `fine`: a category layer's finer zooms."""
 
 
 def partition_key(z: int, x: int, y: int) -> str:
@@ -361,12 +367,13 @@ class GridRepository:
         self.clear_markers([marker])
 
     # --- background markers ------------------------------------------------------------------
-    def mark_background(self, by_layer: dict[str, set[str]]) -> None:
-        """Partitions whose tiles of a layer wait for the next background pass."""
+    def mark_background(self, by_layer: dict[str, set[str]], kind: str) -> None:
+        """Partitions whose tiles of a layer (`kind`: its overview or its fine zooms) wait for
+        the next background pass."""
         for layer, partitions in sorted(by_layer.items()):
             self._ddb.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": "background"}, "sk": {"S": layer}},
+                Key={"pk": {"S": "background"}, "sk": {"S": f"{kind}#{layer}"}},
                 UpdateExpression="SET seq = :seq ADD #p :p",
                 ExpressionAttributeNames={"#p": "partitions"},  # a reserved word
                 ExpressionAttributeValues={
@@ -382,17 +389,19 @@ class GridRepository:
             ExpressionAttributeValues={":pk": {"S": "background"}},
             Limit=limit,
         )
-        return [
-            BackgroundMarker(item["sk"]["S"], frozenset(item["partitions"]["SS"]), item["seq"]["S"])
-            for item in page["Items"]
-        ]
+        out = []
+        for item in page["Items"]:
+            kind, layer = item["sk"]["S"].split("#", 1)
+            partitions = frozenset(item["partitions"]["SS"])
+            out.append(BackgroundMarker(layer, partitions, item["seq"]["S"], kind))
+        return out
 
     def clear_background(self, marker: BackgroundMarker) -> None:
         """Delete only if no fine run added partitions meanwhile (its seq would differ)."""
         try:
             self._ddb.delete_item(
                 TableName=self._table,
-                Key={"pk": {"S": "background"}, "sk": {"S": marker.layer}},
+                Key={"pk": {"S": "background"}, "sk": {"S": f"{marker.kind}#{marker.layer}"}},
                 ConditionExpression="seq = :seq",
                 ExpressionAttributeValues={":seq": {"S": marker.seq}},
             )

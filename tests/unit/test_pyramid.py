@@ -251,7 +251,7 @@ def full_run_writes(world: World) -> int:
     return world.recomputer.run(markers, NOW, NOW.isoformat())
 
 
-def test_background_work_runs_at_once_when_quiet_and_on_its_cadence_under_load(
+def test_background_work_follows_its_cadence_and_category_layers_catch_up_when_quiet(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = Clock()
@@ -298,8 +298,16 @@ def test_background_work_runs_at_once_when_quiet_and_on_its_cadence_under_load(
     # Category layers are derived from what is stored by then: the 4th report may be in.
     assert total(world, 9, 10.0, 10.0, "harassment|all") >= 3
 
-    fourth = deferred(world, clock)  # the last report; then quiet: everything at once
-    assert fourth.markers == 1 and fourth.background_layers > 0 and fourth.background_in is None
+    # The last report, then quiet: category layers at once, overview zooms on the cadence.
+    fourth = deferred(world, clock)
+    assert fourth.markers == 1 and fourth.background_layers > 0
+    assert total(world, 9, 10.0, 10.0, "harassment|all") == 4
+    assert total(world, 0, 10.0, 10.0) == 3
+    assert fourth.background_in == pytest.approx(60.0)
+
+    clock.t += 60  # the delayed run
+    fifth = deferred(world, clock)
+    assert fifth.markers == 0 and fifth.background_layers > 0 and fifth.background_in is None
     assert total(world, 0, 10.0, 10.0) == 4
     assert full_run_writes(world) == 0  # the same tiles as recomputing everything at once
 
@@ -313,8 +321,9 @@ def test_background_pass_is_sliced_by_layer_and_resumes(
     runs = [deferred(world, clock)]
     while runs[-1].background_more:
         runs.append(deferred(world, clock))
-    # 2 categories (all, theft) x 4 windows, one layer per run.
-    assert [r.background_layers for r in runs] == [1] * 8
+    # Overview zooms of 2 categories (all, theft) x 4 windows, and theft's 4 layers at the
+    # fine zooms: one per run.
+    assert [r.background_layers for r in runs] == [1] * 12
     assert world.grids.background_markers() == []
     assert full_run_writes(world) == 0
 
