@@ -76,7 +76,9 @@ def main() -> None:
                 wrk(
                     f"{stack.url}{API}/report/add",
                     duration=args.duration,
-                    connections=50,
+                    # Each connection sends at least every 0.5 s: an idle one outlives gunicorn's
+                    # 5 s keep-alive, is closed, and wrk counts the next send as an error.
+                    connections=max(2, min(50, args.rate // 2)),
                     rate=args.rate - 3,
                     method="POST",
                     body="report",
