@@ -189,10 +189,12 @@ class StatusReader:
                 TableName=s.grids_table,
                 KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": {"S": "dirty"}},
-                Select="COUNT",
-                Limit=100,
+                ProjectionExpression="sk",
+                Limit=1000,
             )
-            out["dirty_partitions"] = int(dirty["Count"])
+            # One item per mark (`<partition>#<uuid>`): count the partitions, up to 100.
+            marked = {item["sk"]["S"].split("#", 1)[0] for item in dirty["Items"]}
+            out["dirty_partitions"] = min(len(marked), 100)
             out["freshness"] = grids.summary(now, s.status_window_minutes)
         except (BotoCoreError, ClientError):
             out.update(last_computed_at=None, last_computed_age_s=None, freshness=None)
