@@ -12,7 +12,7 @@ import falcon
 from shared.settings import Settings
 from shared.tiles import Pyramid
 from web import errors
-from web.grids import GridReader
+from web.grids import GridReader, RecentAnswers
 from web.middleware import CacheHeaders, RequestId, RequestLog, SecurityHeaders
 from web.openapi import OPENAPI_PATH, build_document
 from web.ratelimit import ClientAddress, RateLimit, SharedBuckets
@@ -36,8 +36,10 @@ def create_app(
     clock: Callable[[], datetime],
     limiter: SharedBuckets | None = None,
     status: Callable[[], dict[str, Any]] | None = None,
+    recent: RecentAnswers | None = None,
 ) -> falcon.App:
-    """``limiter``: the host's shared token buckets for report submissions; None: no limit."""
+    """``limiter``: the host's shared token buckets for report submissions; None: no limit.
+    ``recent``: the last answers to heatmap reads, kept for ``GRID_CACHE_TTL`` by default."""
     middleware: list[Any] = [RequestLog(), RequestId(), SecurityHeaders(), CacheHeaders(settings)]
     if settings.cors_origins:
         middleware.append(falcon.CORSMiddleware(allow_origins=list(settings.cors_origins)))
@@ -53,9 +55,14 @@ def create_app(
     app.add_route(f"{API}/report/add", ReportResource(enqueue, clock, settings.max_body_bytes))
     app.add_route(f"{API}/categories", CategoriesResource())
     app.add_route(f"{API}/config", ConfigResource(settings))
-    app.add_route(f"{API}/heatmap/get", HeatmapResource(reader, pyramid, settings.max_grid_cells))
+    # Answers repeat within the grid cache's TTL (many viewers of one city): serve them as is.
+    recent = recent or RecentAnswers(settings.grid_cache_ttl)
     app.add_route(
-        f"{API}/heatmap/tiles/{{z:int}}/{{x:int}}/{{y}}.png", TileResource(reader, pyramid)
+        f"{API}/heatmap/get",
+        HeatmapResource(reader, pyramid, settings.max_grid_cells, recent),
+    )
+    app.add_route(
+        f"{API}/heatmap/tiles/{{z:int}}/{{x:int}}/{{y}}.png", TileResource(reader, pyramid, recent)
     )
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready_checks))

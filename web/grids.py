@@ -71,6 +71,48 @@ class BlobCache:
         return {k: v for k, v in out.items() if v is not _MISSING and v[0]}
 
 
+@dataclass(frozen=True)
+class Answer:
+    etag: str
+    body: bytes | None
+    content_type: str
+
+
+class RecentAnswers:
+    """The last answer to each exact request (path and query), kept for the grid cache's TTL.
+
+    A repeated read within the TTL is then a lookup, with no parsing, no version lookups and no
+    hashing: the same staleness the blob cache already allows (`GRID_CACHE_TTL`), so an
+    answer's ETag still changes within that time of its tiles changing.
+    """
+
+    def __init__(
+        self, ttl: float, size: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._clock = clock
+        self._items: dict[str, tuple[float, Answer]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Answer | None:
+        if self._ttl <= 0:
+            return None
+        found = self._items.get(key)
+        if found is None or found[0] < self._clock():
+            return None
+        return found[1]
+
+    def put(self, key: str, answer: Answer) -> None:
+        if self._ttl <= 0:
+            return
+        with self._lock:
+            self._items.pop(key, None)
+            self._items[key] = (self._clock() + self._ttl, answer)
+            while len(self._items) > self._size:
+                del self._items[next(iter(self._items))]  # the oldest entry
+
+
 class BodyCache:
     """Finished answers by ETag (which names the request and the versions of its tiles).
 

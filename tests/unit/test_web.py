@@ -18,7 +18,7 @@ from shared.settings import Settings
 from shared.tiles import Pyramid, tile_bounds
 from web.app import create_app
 from web.enqueue import QueueUnavailable
-from web.grids import BlobCache, GridReader
+from web.grids import BlobCache, GridReader, RecentAnswers
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ADD = "/api/safetyheatmap/report/add"
@@ -251,7 +251,8 @@ def test_not_ready_is_503(tmp_path: Path) -> None:
 def test_etag_follows_the_stored_tiles_version(tmp_path: Path) -> None:
     grids = FakeGrids()
     reader = GridReader(BlobCache(grids, ttl=0.0, size=16), Pyramid(200, 16))  # type: ignore[arg-type]
-    app = create_app(Settings(frontend_dir=str(tmp_path)), FakeQueue(), reader, {}, lambda: NOW)
+    settings = Settings(frontend_dir=str(tmp_path), grid_cache_ttl=0.0)
+    app = create_app(settings, FakeQueue(), reader, {}, lambda: NOW)
     client = testing.TestClient(app)
     url = "/api/safetyheatmap/heatmap/tiles/3/2/2.png"
     _store_tile(grids, "all|all", 3, 2, 2, 50.0)
@@ -266,3 +267,34 @@ def test_etag_follows_the_stored_tiles_version(tmp_path: Path) -> None:
     grids.items["d#all|all#3/2/2"] = (gridcodec.encode_density(grid), "2026-11-27T12:00:01+00:00")
     changed = client.simulate_get(url, headers={"If-None-Match": first.headers["ETag"]})
     assert changed.status_code == 200 and changed.headers["ETag"] != first.headers["ETag"]
+
+
+def test_a_repeated_read_is_answered_from_the_last_answer_until_the_ttl(tmp_path: Path) -> None:
+    grids = FakeGrids()
+    reader = GridReader(BlobCache(grids, ttl=0.0, size=16), Pyramid(200, 16))  # type: ignore[arg-type]
+    now = [100.0]
+    recent = RecentAnswers(ttl=0.5, clock=lambda: now[0])
+    settings = Settings(frontend_dir=str(tmp_path))
+    app = create_app(settings, FakeQueue(), reader, {}, lambda: NOW, recent=recent)
+    client = testing.TestClient(app)
+    _store_tile(grids, "all|all", 3, 2, 2, 50.0)
+    urls = [
+        "/api/safetyheatmap/heatmap/tiles/3/2/2.png",
+        "/api/safetyheatmap/heatmap/get?bbox=-80,45,-50,60&zoom=3",
+    ]
+    first = {u: client.simulate_get(u) for u in urls}
+    grid = np.zeros((STORED, STORED))
+    grid[2:-2, 2:-2] = 80.0
+    grids.items["d#all|all#3/2/2"] = (gridcodec.encode_density(grid), "2026-11-27T12:00:01+00:00")
+    for u in urls:
+        again = client.simulate_get(u)  # within the TTL: the same answer, no reads
+        assert (
+            again.headers["ETag"] == first[u].headers["ETag"] and again.content == first[u].content
+        )
+        tag = {"If-None-Match": first[u].headers["ETag"]}
+        assert client.simulate_get(u, headers=tag).status_code == 304
+    now[0] += 0.6
+    for u in urls:
+        later = client.simulate_get(u, headers={"If-None-Match": first[u].headers["ETag"]})
+        assert later.status_code == 200 and later.headers["ETag"] != first[u].headers["ETag"]
+        assert later.headers["Cache-Control"] == first[u].headers["Cache-Control"]

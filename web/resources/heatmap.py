@@ -22,7 +22,7 @@ from shared.tiles import (
     world_to_lonlat,
 )
 from web.errors import BadRequest
-from web.grids import BodyCache, GridReader
+from web.grids import Answer, BodyCache, GridReader, RecentAnswers
 
 RENDER_VERSION = "1"
 """Bump when rendering changes, so clients' cached answers are not taken as current."""
@@ -40,23 +40,49 @@ def _send_cached(
     bodies: BodyCache,
     render_body: Callable[[], bytes],
     content_type: str,
+    recent: RecentAnswers,
 ) -> None:
     """304 when the client holds this version; else the cached body; else render it once.
 
     The ETag names the request and the computed_at of every stored tile behind the answer, so
     it changes exactly when the answer can change, and is known before anything is rendered.
     """
-    resp.etag = etag
-    resp.context.cache = "data"
-    if req.if_none_match and any(tag == "*" or tag == etag.strip('"') for tag in req.if_none_match):
-        resp.status = falcon.HTTP_304
+    if _not_modified(req, resp, etag):
+        recent.put(req.relative_uri, Answer(etag, None, content_type))
         return
     body = bodies.get(etag)
     if body is None:
         body = render_body()
         bodies.put(etag, body)
+    recent.put(req.relative_uri, Answer(etag, body, content_type))
     resp.content_type = content_type
     resp.data = body
+
+
+def _not_modified(req: falcon.Request, resp: falcon.Response, etag: str) -> bool:
+    """If-None-Match compares weakly (RFC 9110): `"x"` and `W/"x"` both match our `"x"`. The
+    raw header is searched rather than parsed; our tags are 24 hex digits in quotes."""
+    resp.set_header("ETag", etag)
+    resp.context.cache = "data"
+    raw = req.get_header("If-None-Match")
+    if raw and (etag in raw or raw.strip() == "*"):
+        resp.status = falcon.HTTP_304
+        return True
+    return False
+
+
+def _send_recent(req: falcon.Request, resp: falcon.Response, recent: RecentAnswers) -> bool:
+    """Answer from the last answer to this very request, if it is recent enough."""
+    answer = recent.get(req.relative_uri)
+    if answer is None:
+        return False
+    if _not_modified(req, resp, answer.etag):
+        return True
+    if answer.body is None:  # only a 304 was recent: render as usual
+        return False
+    resp.content_type = answer.content_type
+    resp.data = answer.body
+    return True
 
 
 def _layer(req: falcon.Request) -> tuple[str, str]:
@@ -72,13 +98,18 @@ def _layer(req: falcon.Request) -> tuple[str, str]:
 
 
 class HeatmapResource:
-    def __init__(self, reader: GridReader, pyramid: Pyramid, max_cells: int) -> None:
+    def __init__(
+        self, reader: GridReader, pyramid: Pyramid, max_cells: int, recent: RecentAnswers
+    ) -> None:
         self._reader = reader
         self._pyramid = pyramid
         self._max_cells = max_cells
         self._bodies = BodyCache()
+        self._recent = recent
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if _send_recent(req, resp, self._recent):
+            return
         west, south, east, north = self._bbox(req.get_param("bbox"))
         category, window = _layer(req)
         zoom = self._zoom(req.get_param("zoom"), west, south, east, north)
@@ -96,7 +127,7 @@ class HeatmapResource:
         def render_body() -> bytes:
             return self._render(layer, category, window, zoom, (r0, c0, r1, c1), south, north)
 
-        _send_cached(req, resp, etag, self._bodies, render_body, falcon.MEDIA_JSON)
+        _send_cached(req, resp, etag, self._bodies, render_body, falcon.MEDIA_JSON, self._recent)
 
     def _render(
         self,
@@ -187,12 +218,15 @@ class HeatmapResource:
 
 
 class TileResource:
-    def __init__(self, reader: GridReader, pyramid: Pyramid) -> None:
+    def __init__(self, reader: GridReader, pyramid: Pyramid, recent: RecentAnswers) -> None:
         self._reader = reader
         self._pyramid = pyramid
         self._bodies = BodyCache()
+        self._recent = recent
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, z: int, x: int, y: str) -> None:
+        if _send_recent(req, resp, self._recent):
+            return
         if not y.isdigit():
             raise falcon.HTTPNotFound()
         ty = int(y)
@@ -211,7 +245,7 @@ class TileResource:
             low, high = render.scale_for(bandwidth)
             return render.encode_png(render.colorize(tile.values, low, high))
 
-        _send_cached(req, resp, etag, self._bodies, render_body, "image/png")
+        _send_cached(req, resp, etag, self._bodies, render_body, "image/png", self._recent)
 
 
 def _sig(value: float, digits: int = 4) -> float:
