@@ -264,13 +264,16 @@ def test_background_work_follows_its_cadence_and_category_layers_catch_up_when_q
     # Under load: another report is marked while the run works and the run's budget ends.
     run = world.recomputer.run
 
-    def busy_run(*args: object, **kwargs: object) -> int:
-        written = run(*args, **kwargs)  # type: ignore[arg-type]
-        monkeypatch.setattr(world.recomputer, "run", run)
-        world.add(10.002, 10.0)
-        return written
+    def report_during_next_run(lat: float) -> None:
+        def busy_run(*args: object, **kwargs: object) -> int:
+            written = run(*args, **kwargs)  # type: ignore[arg-type]
+            monkeypatch.setattr(world.recomputer, "run", run)
+            world.add(lat, 10.0)
+            return written
 
-    monkeypatch.setattr(world.recomputer, "run", busy_run)
+        monkeypatch.setattr(world.recomputer, "run", busy_run)
+
+    report_during_next_run(10.002)
     clock.t += 10
     world.add(10.001, 10.0)
     second = deferred(world, clock, budget_s=0.0)
@@ -284,13 +287,7 @@ def test_background_work_follows_its_cadence_and_category_layers_catch_up_when_q
     assert second.background_in == pytest.approx(50.0)
 
     # Still under load when the cadence is up: the pass is not starved by `more`.
-    def busy_again(*args: object, **kwargs: object) -> int:
-        written = run(*args, **kwargs)  # type: ignore[arg-type]
-        monkeypatch.setattr(world.recomputer, "run", run)
-        world.add(10.003, 10.0)
-        return written
-
-    monkeypatch.setattr(world.recomputer, "run", busy_again)
+    report_during_next_run(10.003)
     clock.t += 50
     third = deferred(world, clock, budget_s=0.0)
     assert third.more and third.background_layers > 0 and not third.background_more
