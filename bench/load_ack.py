@@ -8,7 +8,7 @@ per report); prints p50/p99 latency, errors, accepted reports/s, reports per SQS
 ratio to the baseline.
 
     .venv/bin/python bench/load_ack.py [--rates 250,500,1000,1500] [--duration 10]
-        [--connections 200] [--web-threads 32] [--web-workers 2]
+        [--connections 200] [--web-threads 32] [--web-workers 1]
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--web-threads", type=int, default=32)
-    parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--no-drain", action="store_true", help="let the queue grow")
     parser.add_argument("--linger-ms", help="SAFETYHEATMAP_ENQUEUE_LINGER_MS (default: setting)")
     return parser.parse_args()

@@ -44,8 +44,15 @@ class Settings:
     # --- network -------------------------------------------------------------------------
     host: str = _setting("127.0.0.1", "Address gunicorn binds to (0.0.0.0 in containers).")
     port: int = _setting(8000, "Port of the web service.")
-    web_workers: int = _setting(2, "Gunicorn worker processes.")
-    web_threads: int = _setting(4, "Threads per gunicorn worker (gthread).")
+    web_workers: int = _setting(
+        1,
+        "Gunicorn worker processes. One: all reports share one batcher, so messages carry more "
+        "reports (the worker keeps up at 100 reports/s; docs/BENCHMARKS.md, freshness).",
+    )
+    web_threads: int = _setting(
+        32,
+        "Threads per gunicorn worker (gthread); a submission holds one while its batch is sent.",
+    )
     web_timeout: int = _setting(30, "Gunicorn worker timeout in seconds.")
     graceful_timeout: int = _setting(20, "Seconds gunicorn lets in-flight requests finish.")
     # --- AWS -----------------------------------------------------------------------------
@@ -143,7 +150,7 @@ class Settings:
         "a message (1: one message per report).",
     )
     enqueue_linger_ms: float = _setting(
-        10.0,
+        25.0,
         "Under load (a send in flight), milliseconds a batch gathers reports before it is sent; "
         "a lone report goes at once. Larger: fewer SQS messages, more latency.",
     )
