@@ -125,13 +125,13 @@ def recompute(
     `more` then asks the caller to schedule the next run.
 
     With `background_every_s` > 0 a run does first what a viewer sees first: the `all`
-    category's layers at the fine zooms (above `overview_zoom`). The rest — the category
-    layers, and every layer's overview zooms, whose few coarse tiles each report touches
-    again — is recorded as background work (per layer) and done in a background pass: at
-    once when no dirty mark is left (a quiet system is entirely fresh after one run), and
-    under steady load at most every `background_every_s` seconds, in slices that let the
-    runs for new reports go between. Under load that is most of a run's tiles, so the
-    default map stays fresh within seconds, at a fraction of the writes.
+    category's layers at the fine zooms (above `overview_zoom`). The rest is recorded as
+    background work (per layer) and done in a background pass, in slices that let the runs
+    for new reports go between: the category layers' fine zooms at once when the run left no
+    mark behind, else at most every `background_every_s` seconds; every layer's overview
+    zooms, whose few coarse tiles each report in a region rewrites, at most every
+    `background_every_s` seconds in any case. Under load that is most of a run's tiles, so
+    the default map stays fresh within seconds, at a fraction of the writes.
     """
     if not grids.acquire(LEASE, lease_s, owner):
         return RecomputeResult(ran=False)
@@ -144,9 +144,8 @@ def recompute(
     try:
         # Released before reading markers: a report marked after this schedules its own run.
         grids.release(SCHEDULED)
-        chunk = MARKERS_PER_CHUNK
         seen: dict[str, list[StoredPoint]] = {}
-        while markers := grids.dirty_markers(limit=chunk):
+        while markers := grids.dirty_markers(limit=MARKERS_PER_CHUNK):
             if deferred:
                 first = [m for m in (_primary(m) for m in markers) if m.layers]
                 result.tiles += recomputer.run(first, now, computed_at, fine, seen)
@@ -175,8 +174,9 @@ def recompute(
                 break
         if deferred:
             # Under continuous load the loop ends on its budget with marks left (`more`); the
-            # background pass still gets its slice when due, so it is never starved.
-            quiet = not result.more and not grids.dirty_markers(limit=1)
+            # background pass still gets its slice when due, so it is never starved. Without
+            # `more` the loop ended on finding no mark: the system is quiet.
+            quiet = not result.more
             slice_end = time.monotonic() + BACKGROUND_SLICE_S
             _background(
                 grids,
