@@ -373,7 +373,7 @@ class MemoryGrids(GridRepository):
             layers.update(self.marks[sk])
             keys.append(sk)
         return [
-            Marker(partition, frozenset(layers), seq=keys[-1], keys=tuple(keys))
+            Marker(partition, frozenset(layers), keys=tuple(keys))
             for partition, (layers, keys) in grouped.items()
         ]
 
@@ -382,9 +382,6 @@ class MemoryGrids(GridRepository):
             for sk in marker.keys:
                 self.marks.pop(sk, None)
                 self._delete("clear", "dirty", sk)  # BatchWriteItem, unconditional
-
-    def clear_marker(self, marker: Marker) -> None:
-        self.clear_markers([marker])
 
     # --- background markers ----------------------------------------------------------------
     def mark_background(self, by_layer: dict[str, set[str]], kind: str) -> None:

@@ -205,7 +205,7 @@ BACKGROUND_SCHEDULED = "background-scheduled"
 def _primary(marker: Marker) -> Marker:
     """The layers a run does first: the `all` category's, which the map opens on."""
     first = frozenset(layer for layer in marker.layers if layer.split("|")[0] == ALL)
-    return Marker(marker.partition, first, marker.seq, marker.keys)
+    return Marker(marker.partition, first, marker.keys, marker.acked)
 
 
 def _background(

@@ -57,7 +57,7 @@ def rebuild(
             time.sleep(0.2)
         try:
             computed_at = utc_now_iso()
-            markers = [Marker(p, layers, seq="rebuild") for p in part]
+            markers = [Marker(p, layers) for p in part]
             tiles += recomputer.run(markers, datetime.now(UTC), computed_at)
             grids.put_meta("last_computed_at", computed_at)
         finally:

@@ -45,7 +45,6 @@ class StoredPoint:
 class Marker:
     partition: str
     layers: frozenset[str]
-    seq: str
     keys: tuple[str, ...] = ()
     """The stored mark items this marker merges (deleted once the partition is recomputed)."""
     acked: tuple[int, ...] = ()
@@ -350,7 +349,7 @@ class GridRepository:
             keys.append(sk)
             acked.extend(int(v["N"]) for v in item.get("acked", {}).get("L", []))
         return [
-            Marker(partition, frozenset(layers), keys[-1], tuple(keys), tuple(acked))
+            Marker(partition, frozenset(layers), tuple(keys), tuple(acked))
             for partition, (layers, keys, acked) in grouped.items()
         ]
 
@@ -362,9 +361,6 @@ class GridRepository:
             for key in marker.keys
         ]
         _write_all(self._ddb, self._table, requests)
-
-    def clear_marker(self, marker: Marker) -> None:
-        self.clear_markers([marker])
 
     # --- background markers ------------------------------------------------------------------
     def mark_background(self, by_layer: dict[str, set[str]], kind: str) -> None:

@@ -111,7 +111,7 @@ def assert_grids_equal_a_recompute(live: LiveStack) -> None:
     fresh = GridRepository(ddb, check_table)
     pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
     layers = frozenset(x for x in all_layers() if x.split("|")[0] in {"all", "theft"})
-    markers = [Marker(p, layers, "check") for p in reports.partitions()]
+    markers = [Marker(p, layers) for p in reports.partitions()]
     now = datetime.now(UTC)
     Recomputer(reports, fresh, pyramid, settings.privacy_min_reports).run(
         markers, now, now.isoformat()

@@ -247,7 +247,7 @@ def total(world: World, z: int, lat: float, lon: float, layer: str = "all|all") 
 
 def full_run_writes(world: World) -> int:
     """Tiles a full recompute of every partition would still change: 0 when all is current."""
-    markers = [Marker(p, frozenset(all_layers()), "check") for p in world.reports.partitions()]
+    markers = [Marker(p, frozenset(all_layers())) for p in world.reports.partitions()]
     return world.recomputer.run(markers, NOW, NOW.isoformat())
 
 
