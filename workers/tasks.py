@@ -213,6 +213,24 @@ class Runner:
             },
         )
 
+    def recover(self) -> None:
+        """A worker that starts may replace one that died holding a trigger (a recompute or
+        the delayed background run). Such a message returns only after the visibility
+        timeout, or goes to the DLQ if that was its last receive, while its flag still keeps
+        anyone else from scheduling one: marks would wait for the next report or the hourly
+        roll. So free both flags and run once if work waits; at worst that is one extra run,
+        which costs a query or two."""
+        s = self.services()
+        try:
+            s.grids.release(ingest.SCHEDULED)
+            s.grids.release(ingest.BACKGROUND_SCHEDULED)
+            if s.grids.dirty_markers(limit=1) or s.grids.background_markers(limit=1):
+                ingest.schedule_recompute(s.grids, self.send_recompute, "worker-start", 60.0)
+                log.info("work waiting at start; recompute scheduled", extra={"task": RECOMPUTE})
+        except TRANSIENT as exc:
+            # The emulator or DynamoDB is down: the next report or roll schedules it instead.
+            log.warning("start-up recovery failed", extra={"error": type(exc).__name__})
+
     def schedule_background(self, s: Services, task: Task, delay: float) -> None:
         """One delayed run per background cadence (its own flag), so the background pass runs
         even if no report arrives after this one; the flag of ordinary runs stays free."""
@@ -230,7 +248,8 @@ class Runner:
         s = self.services()
         try:
             marked = ingest.roll_windows(s.reports, s.grids, datetime.now(UTC))
-            if marked or s.grids.dirty_markers(limit=1):
+            # Also when a trigger was lost (its message in the DLQ): work waits, none scheduled.
+            if marked or s.grids.dirty_markers(limit=1) or s.grids.background_markers(limit=1):
                 ingest.schedule_recompute(s.grids, self.send_recompute, task.request.id or "", 60.0)
         except TRANSIENT as exc:
             self.retry_or_reject(task, exc)
@@ -280,6 +299,7 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
         runner.roll_windows(self)
 
     runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)
+    signals.worker_ready.connect(lambda **_: runner.recover(), weak=False)
     runner.send_recompute_in = lambda delay: recompute.apply_async(
         kwargs={"background": True}, countdown=delay
     )

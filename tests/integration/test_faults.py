@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import requests
 
-from shared import aws, gridcodec
+from shared import aws, gridcodec, ingest
 from shared.devstack import Stack
 from shared.provision import ensure_table
 from shared.pyramid import Recomputer, all_layers
-from shared.storage import GridRepository, Marker, ReportRepository, grid_key
+from shared.storage import GridRepository, Marker, ReportRepository, grid_key, partition_key
 from shared.taskmsg import STORE_REPORT, celery_body
 from shared.tiles import Pyramid
 from tests.support import LiveStack, poll
@@ -260,6 +260,7 @@ def test_soak_steady_posts_while_the_worker_is_killed_twice(faulty: LiveStack) -
                 errors.append(resp.text)
             stop.wait(0.1)  # ~10 reports/s, open enough to keep the queue shallow
 
+    stored = faulty.reports()
     thread = threading.Thread(target=poster)
     thread.start()
     try:
@@ -269,13 +270,37 @@ def test_soak_steady_posts_while_the_worker_is_killed_twice(faulty: LiveStack) -
             stack.kill(worker)
             stop.wait(2)
             stack.start_worker()
-            stop.wait(3)
+            # Before the next kill, what the dead worker held has come back and been stored:
+            # two kills of one message would be its last receive (2 here), sending it to the
+            # DLQ for an operator to redrive, which is not what this test is about.
+            before = set(acked)
+            poll(lambda b=before: b <= set(stored.ids()), 60, "redelivered reports stored")
     finally:
         stop.set()
         thread.join(15)
     assert not errors, errors[:3]
     assert len(acked) > 50
     assert_stored_once(faulty, acked)
+    assert_grids_equal_a_recompute(faulty)
+
+
+def test_a_lost_trigger_is_recovered_when_a_worker_starts(faulty: LiveStack) -> None:
+    """A worker died holding the one recompute message (its last receive: to the DLQ) while
+    the flag that coalesces triggers still says a run is on its way. The next worker to start
+    frees the flag and runs, so the dirty marks do not wait for the next report."""
+    stack = faulty.stack
+    ids = post_many(faulty, cluster(random.Random(21), 3, 8.0, 8.0))
+    assert_stored_once(faulty, ids)
+    poll(lambda: settled(faulty), 60, "settled before the fault")
+    (worker,) = stack.workers()
+    stack.stop_proc(worker)
+    settings = faulty.settings
+    grids = GridRepository(aws.client(settings, "dynamodb"), settings.grids_table)
+    assert grids.acquire(ingest.SCHEDULED, 600.0, "a-worker-that-died")
+    pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
+    x, y = pyramid.partition_of(8.0, 8.0)
+    grids.mark_dirty(partition_key(pyramid.partition_zoom, x, y), sorted(all_layers()))
+    stack.start_worker()
     assert_grids_equal_a_recompute(faulty)
 
 
