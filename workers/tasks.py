@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from celery import Celery, Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from shared import aws, ingest
+from shared import aws, gctune, ingest
 from shared.metrics import metrics
 from shared.report import Report, ValidationError
 from shared.settings import Settings
@@ -300,6 +300,8 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
 
     runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)
     signals.worker_ready.connect(lambda **_: runner.recover(), weak=False)
+    # Each pool process, once forked: the app and its imports are long-lived.
+    signals.worker_process_init.connect(lambda **_: gctune.tune(), weak=False)
     runner.send_recompute_in = lambda delay: recompute.apply_async(
         kwargs={"background": True}, countdown=delay
     )

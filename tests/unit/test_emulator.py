@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import random
 from typing import Any
 
 import boto3
+import moto
+import moto.backends
+import moto.core.responses
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.utils import method_names_from_class
+from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.models import SQSBackend, sqs_backends
+from moto.sqs.responses import SQSResponse
 
 from shared import emulator
 
@@ -103,3 +110,20 @@ def test_retention_check_still_tells_expired_messages(aws: None) -> None:
     assert backend.is_message_valid_based_on_retention_period("q", new)
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     assert "old" not in [m["Body"] for m in got]
+
+
+def test_cached_routing_and_dispatch_answer_as_stock_moto_does() -> None:
+    """The per-request directory listing and method listing, cached, give the same answers."""
+    emulator.patch()
+    root = os.path.dirname(moto.__file__)
+    stock = {
+        name
+        for name in os.listdir(root)
+        if os.path.isdir(os.path.join(root, name)) and not name.startswith("__")
+    }
+    assert set(moto.backends.list_of_moto_modules()) == stock
+    assert {"sqs", "dynamodb", "ecs"} <= stock
+    for cls in (SQSResponse, DynamoHandler):
+        names = moto.core.responses.method_names_from_class(cls)
+        assert set(names) == set(method_names_from_class(cls))
+        assert "receive_message" in names or "query" in names
