@@ -50,7 +50,7 @@ class Settings:
         "reports (the worker keeps up at 100 reports/s; docs/BENCHMARKS.md, freshness).",
     )
     web_threads: int = _setting(
-        32,
+        64,
         "Threads per gunicorn worker (gthread); a submission holds one while its batch is sent.",
     )
     web_timeout: int = _setting(30, "Gunicorn worker timeout in seconds.")
@@ -150,7 +150,7 @@ class Settings:
         "a message (1: one message per report).",
     )
     enqueue_linger_ms: float = _setting(
-        25.0,
+        20.0,
         "Under load (a send in flight), milliseconds a batch gathers reports before it is sent; "
         "a lone report goes at once. Larger: fewer SQS messages, more latency.",
     )
