@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import time
 import uuid
@@ -11,10 +10,11 @@ from typing import Any
 
 import falcon
 
+from shared.logs import FastLog
 from shared.metrics import Metrics, metrics
 from shared.settings import Settings
 
-access_log = logging.getLogger("safetyheatmap.access")
+access_log = FastLog("safetyheatmap.access")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; "
@@ -114,7 +114,7 @@ class RequestLog:
         status = resp.status_code
         access_log.info(
             "request",
-            extra={
+            {
                 "method": req.method,
                 "path": req.path,
                 "status": status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from falcon import testing
 from moto import mock_aws
 
-from shared.logs import JsonFormatter, TextFormatter, configure_logging
+from shared.logs import FastLog, JsonFormatter, TextFormatter, configure_logging
 from shared.metrics import MAX_VALUES, NAMESPACE, Metrics
 from shared.provision import provision
 from shared.settings import Settings
@@ -110,6 +111,39 @@ def test_a_terminal_gets_readable_lines() -> None:
         "Lat": [1.0, 2.0, 9.0],
         "service": "w",
     }
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("stream_type", [io.StringIO, Terminal])
+def test_the_fast_access_log_writes_the_line_the_formatter_would(
+    stream_type: type[io.StringIO],
+) -> None:
+    stream = stream_type()
+    configure_logging("INFO", "web", stream)
+    fields = {"method": "GET", "path": "/p", "status": 304, "duration_ms": 0.4, "request_id": "r"}
+    FastLog("safetyheatmap.access").info("request", dict(fields))
+    logging.getLogger("safetyheatmap.access").info("request", extra=dict(fields))
+    fast, slow = stream.getvalue().splitlines()
+    if stream_type is Terminal:  # "HH:MM:SS web INFO request  method=GET ..."
+        assert fast.split(" ", 1)[1] == slow.split(" ", 1)[1]
+        assert "status=304" in fast
+    else:
+        a, b = json.loads(fast), json.loads(slow)
+        assert list(a) == list(b)  # the same keys in the same order
+        stamps = a.pop("ts"), b.pop("ts")  # the same format; a millisecond may tick between
+        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t) for t in stamps)
+        assert a == b
+        assert a["logger"] == "safetyheatmap.access"
+    logging.getLogger("safetyheatmap.access").setLevel(logging.WARNING)
+    try:
+        FastLog("safetyheatmap.access").info("request", dict(fields))
+    finally:
+        logging.getLogger("safetyheatmap.access").setLevel(logging.NOTSET)
+    assert len(stream.getvalue().splitlines()) == 2  # below the level: nothing
 
 
 # --- the request log ---------------------------------------------------------------------------
