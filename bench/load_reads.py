@@ -122,7 +122,8 @@ def main() -> None:
         stack.stop()
     print()
     print(
-        f"gunicorn: defaults (2 workers x 4 threads, gthread) for both; wrk -t1 "
+        f"gunicorn: {stack.settings().web_workers} workers x {stack.settings().web_threads} "
+        "threads (gthread), the same configuration for both; wrk -t1 "
         f"-c{args.connections}, closed loop, {args.duration} s each, median of {args.rounds} "
         "alternating rounds"
     )
