@@ -361,8 +361,8 @@ class MemoryGrids(GridRepository):
                 item["acked"] = {"L": [{"N": str(t)} for t in ticks]}
             self._put("dirty", item)  # BatchWriteItem
 
-    def dirty_markers(self, limit: int = 500) -> list[Marker]:
-        page = sorted(self.marks)[:MARK_PAGE]
+    def dirty_markers(self, limit: int = 500, after: str = "") -> list[Marker]:
+        page = sorted(sk for sk in self.marks if not after or sk > f"{after}#~")[:MARK_PAGE]
         self._query("dirty", page)  # the whole page is read, however much of it is used
         grouped: dict[str, tuple[set[str], list[str]]] = {}
         for sk in page:

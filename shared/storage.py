@@ -330,12 +330,18 @@ class GridRepository:
         requests = [{"PutRequest": {"Item": item}} for item in items]
         _write_all(self._ddb, self._table, requests)
 
-    def dirty_markers(self, limit: int = 500) -> list[Marker]:
-        """Up to `limit` partitions, each with the union of its marks' layers."""
+    def dirty_markers(self, limit: int = 500, after: str = "") -> list[Marker]:
+        """Up to `limit` partitions, each with the union of its marks' layers; with `after`,
+        only partitions that sort after that one (a run goes round, see ingest.recompute)."""
+        condition, values = "pk = :pk", {":pk": {"S": "dirty"}}
+        if after:
+            # Marks are `<partition>#<hex uuid>`; "~" sorts after every hex digit.
+            condition += " AND sk > :after"
+            values[":after"] = {"S": f"{after}#~"}
         page = self._ddb.query(
             TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": "dirty"}},
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
             Limit=MARK_PAGE,
         )
         grouped: dict[str, tuple[set[str], list[str], list[int]]] = {}

@@ -6,6 +6,7 @@ import math
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -283,6 +284,8 @@ def test_background_work_follows_its_cadence_and_category_layers_catch_up_when_q
     assert total(world, 9, 10.0, 10.0) == 2
     assert total(world, 8, 10.0, 10.0) == 1  # overview zooms: later
     assert total(world, 9, 10.0, 10.0, "harassment|all") == 1  # category layers: later
+    assert total(world, 9, 10.0, 10.0, "all|30d") == 2  # the map's default window: now
+    assert total(world, 9, 10.0, 10.0, "all|7d") == 1  # the other windows: later
     assert second.background_layers == 0
     assert second.background_in == pytest.approx(50.0)
 
@@ -318,11 +321,40 @@ def test_background_pass_is_sliced_by_layer_and_resumes(
     runs = [deferred(world, clock)]
     while runs[-1].background_more:
         runs.append(deferred(world, clock))
-    # Overview zooms of 2 categories (all, theft) x 4 windows, and theft's 4 layers at the
-    # fine zooms: one per run.
-    assert [r.background_layers for r in runs] == [1] * 12
+    # Overview zooms of 2 categories (all, theft) x 4 windows, and at the fine zooms theft's
+    # 4 layers and all's 7- and 365-day windows: one per run.
+    assert [r.background_layers for r in runs] == [1] * 14
     assert world.grids.background_markers() == []
     assert full_run_writes(world) == 0
+
+
+def test_a_run_goes_round_the_marks_instead_of_serving_the_first_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    for lat in (10.0, 20.0, 30.0):
+        world.add(lat, 10.0)
+    partitions = [m.partition for m in world.grids.dirty_markers()]
+    assert len(partitions) == 3
+    served: list[str] = []
+    run = world.recomputer.run
+
+    def under_load(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
+        served.append(markers[0].partition)
+        written = run(markers, *args, **kwargs)
+        if len(served) < 5:  # the first partition is marked again while each chunk works
+            world.grids.mark_dirty(partitions[0], ["all|all"])
+        return written
+
+    monkeypatch.setattr(world.recomputer, "run", under_load)
+    result = ingest.recompute(world.grids, world.recomputer, "t", 60, NOW, NOW.isoformat())
+    assert served[:4] == [*partitions, partitions[0]]  # round, then round again
+    assert result.markers == len(served) and not world.grids.dirty_markers()
+    assert [m.partition for m in world.grids.dirty_markers(after=partitions[0])] == []
+    for partition in partitions:
+        world.grids.mark_dirty(partition, ["all|all"])
+    after = [[m.partition for m in world.grids.dirty_markers(after=p)] for p in partitions]
+    assert after == [partitions[1:], partitions[2:], []]
 
 
 def test_store_many_writes_each_id_once_and_completes_a_half_stored_report(world: World) -> None:
