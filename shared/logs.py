@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import threading
 import time
@@ -105,9 +106,35 @@ class _Sink:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
         ts = f"{self._prefix}.{int((now - second) * 1000):03d}Z"
+        if _BASE_KEYS.isdisjoint(fields):  # json.dumps's very output, built without its walk
+            parts = [
+                f'{{"ts": "{ts}", "level": "info", "service": {_quote(self.service)}, '
+                f'"logger": {_quote(logger)}, "msg": {_quote(msg)}'
+            ]
+            parts.extend(f", {_quote(k)}: {_value(v)}" for k, v in fields.items())
+            parts.append("}")
+            return "".join(parts)
         entry = {"ts": ts, "level": "info", "service": self.service, "logger": logger, "msg": msg}
         entry.update(fields)
         return json.dumps(entry, default=str)
+
+
+_BASE_KEYS = frozenset({"ts", "level", "service", "logger", "msg"})
+_quote = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return _quote(value)
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return int.__repr__(value)
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    return json.dumps(value, default=str)
 
 
 class _Handler(logging.StreamHandler[Any]):
