@@ -16,7 +16,13 @@ import pytest
 from falcon import testing
 from moto import mock_aws
 
-from shared.logs import FastLog, JsonFormatter, TextFormatter, configure_logging
+from shared.logs import (
+    FastLog,
+    JsonFormatter,
+    TextFormatter,
+    configure_logging,
+    flush_access_log,
+)
 from shared.metrics import MAX_VALUES, NAMESPACE, Metrics
 from shared.provision import provision
 from shared.settings import Settings
@@ -134,6 +140,8 @@ def test_the_fast_access_log_writes_the_line_the_formatter_would(
         "sizes": [1, 2.5],
     }
     FastLog("safetyheatmap.access").info("request", dict(fields))
+    assert stream.getvalue() == ""  # buffered for the flusher
+    flush_access_log()
     logging.getLogger("safetyheatmap.access").info("request", extra=dict(fields))
     fast, slow = stream.getvalue().rstrip("\n").split("\n")  # not splitlines: U+2028
     if stream_type is Terminal:  # "HH:MM:SS web INFO request  method=GET ..."
@@ -151,6 +159,7 @@ def test_the_fast_access_log_writes_the_line_the_formatter_would(
     logging.getLogger("safetyheatmap.access").setLevel(logging.WARNING)
     try:
         FastLog("safetyheatmap.access").info("request", dict(fields))
+        flush_access_log()
     finally:
         logging.getLogger("safetyheatmap.access").setLevel(logging.NOTSET)
     assert stream.getvalue().count("\n") == 2  # below the level: nothing
