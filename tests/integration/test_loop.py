@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pytest
@@ -83,6 +86,38 @@ def test_idempotency_key_acknowledges_the_same_id(stack: LiveStack) -> None:
     reports = stack.reports()
     poll(lambda: reports.partition_of_id(first.json()["id"]), 30, "the report stored")
     assert Counter(reports.ids())[first.json()["id"]] == 1
+
+
+def test_a_request_id_is_logged_by_the_web_and_by_the_task_that_stores_its_report(
+    stack: LiveStack,
+) -> None:
+    """One JSON line per request and per task, the client's request id in both (the web's
+    access lines are written by a flusher thread, so this also shows they arrive)."""
+    request_id = f"it-{uuid.uuid4().hex[:12]}"
+    resp = stack.post_report(
+        {"lat": 45.0, "lon": 7.0, "category": "theft"}, {"X-Request-Id": request_id}
+    )
+    assert resp.status_code == 202 and resp.headers["X-Request-Id"] == request_id
+    report_id = resp.json()["id"]
+
+    def lines(pattern: str) -> list[dict[str, Any]]:
+        found = []
+        for path in sorted(stack.stack.run_dir.glob(pattern)):
+            for line in path.read_text(errors="replace").splitlines():
+                if request_id in line and line.startswith("{"):
+                    found.append(json.loads(line))
+        return found
+
+    web = poll(lambda: lines("web.log"), 10, "the access line")
+    assert [(x["logger"], x["method"], x["status"]) for x in web] == [
+        ("safetyheatmap.access", "POST", 202)
+    ]
+    assert web[0]["duration_ms"] >= 0 and web[0]["path"] == "/api/safetyheatmap/report/add"
+    task = poll(
+        lambda: [x for x in lines("worker*.log") if x["msg"] == "reports stored"], 30, "the task"
+    )
+    assert request_id in task[0]["request_ids"] and report_id in task[0]["report_ids"]
+    assert task[0]["outcome"] == "stored" and task[0]["logger"] == "safetyheatmap.tasks"
 
 
 def test_same_message_delivered_twice_stores_and_counts_once(stack: LiveStack) -> None:
