@@ -175,8 +175,12 @@ class _Handler(logging.StreamHandler[Any]):
                 self.handleError(logging.makeLogRecord({"msg": "access log flush failed"}))
 
     def flush_pending(self) -> None:
-        pending = self.pending
-        lines = [pending.popleft() for _ in range(len(pending))]
+        lines: list[str] = []
+        while True:  # popleft, not len() then popleft: the flusher and exit may both be here
+            try:
+                lines.append(self.pending.popleft())
+            except IndexError:
+                break
         if lines:
             with self.lock or threading.RLock():  # the handler's own: lines never interleave
                 self.stream.write("".join(lines))
