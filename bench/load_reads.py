@@ -41,7 +41,7 @@ def settled(stack: Any) -> bool:
     return (
         attrs["ApproximateNumberOfMessages"] == "0"
         and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
-        and not grids.dirty_markers(limit=1)
+        and not grids.has_dirty()
     )
 
 

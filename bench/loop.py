@@ -45,7 +45,7 @@ def drain(stack: Stack, timeout: float) -> float:
         if (
             attrs["ApproximateNumberOfMessages"] == "0"
             and attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
-            and not grids.dirty_markers(limit=1)
+            and not grids.has_dirty()
         ):
             return time.perf_counter() - t
         time.sleep(0.2)

@@ -70,7 +70,7 @@ def run(count: int, reports: int, batch: int, wait: float) -> dict[str, float]:
                 ],
             )["Attributes"]
             idle = all(v == "0" for v in attrs.values())
-            if idle and not grids.dirty_markers(limit=1):
+            if idle and not grids.has_dirty():
                 done = time.monotonic()
                 break
             if time.monotonic() - started > wait:

@@ -146,7 +146,7 @@ class Stack:
     def start_emulator(self) -> None:
         proc = self._spawn(
             "moto",
-            # moto server with its two quadratic hot spots fixed (see shared/emulator.py).
+            # moto under gunicorn, with its hot spots fixed (see shared/emulator.py).
             (
                 [str(BIN / "python"), "-m", "shared.emulator"]
                 if self.settings().emulator_fixes

@@ -184,7 +184,7 @@ def recompute(
                         ticks[tick] = ticks.get(tick, 0) + 1
                 on_visible(ticks)
             if time.monotonic() >= deadline:
-                result.more = bool(grids.dirty_markers(limit=1))
+                result.more = grids.has_dirty()
                 break
         if deferred:
             # Under continuous load the loop ends on its budget with marks left (`more`); the

@@ -67,7 +67,7 @@ def settled(live: LiveStack) -> bool:
     grids = GridRepository(aws.client(live.settings, "dynamodb"), live.settings.grids_table)
     return (
         queue_depth(live) == (0, 0)
-        and not grids.dirty_markers(limit=1)
+        and not grids.has_dirty()
         and not grids.background_markers(limit=1)
     )
 

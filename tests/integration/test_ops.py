@@ -97,7 +97,7 @@ def depth(ops: Ops, name: str | None = None) -> int:
 
 def settled(ops: Ops) -> bool:
     grids = ops.grids()
-    return depth(ops) == 0 and not grids.dirty_markers(limit=1) and not grids.background_markers(1)
+    return depth(ops) == 0 and not grids.has_dirty() and not grids.background_markers(1)
 
 
 def test_zero_workers_still_acknowledge_and_scaling_up_processes_every_report(ops: Ops) -> None:

@@ -10,6 +10,7 @@ import boto3
 import moto
 import moto.backends
 import moto.core.responses
+import moto.dynamodb.responses
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -127,3 +128,81 @@ def test_cached_routing_and_dispatch_answer_as_stock_moto_does() -> None:
         names = moto.core.responses.method_names_from_class(cls)
         assert set(names) == set(method_names_from_class(cls))
         assert "receive_message" in names or "query" in names
+
+
+def _read_answers(ddb: Any) -> list[Any]:
+    """Every read the fast encoder serves, over every attribute type, parsed by botocore."""
+    answers: list[Any] = []
+    for query in (
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}},
+        {
+            "KeyConditionExpression": "pk = :p AND sk > :s",
+            "ExpressionAttributeValues": {":p": {"S": "a"}, ":s": {"S": "k3"}},
+            "ProjectionExpression": "sk, b, m.inner, l[0]",
+            "ScanIndexForward": False,
+            "ReturnConsumedCapacity": "TOTAL",
+        },
+        {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+    ):
+        answers.append(_all_pages(ddb, query, 4))
+    for key in ("k1", "k2", "missing"):
+        answers.append(ddb.get_item(TableName="t", Key={"pk": {"S": "a"}, "sk": {"S": key}}))
+    answers.append(
+        ddb.get_item(
+            TableName="t",
+            Key={"pk": {"S": "a"}, "sk": {"S": "k5"}},
+            ProjectionExpression="bs, ns, #n",
+            ExpressionAttributeNames={"#n": "null"},
+        )
+    )
+    keys = [{"pk": {"S": "a"}, "sk": {"S": f"k{i}"}} for i in (0, 3, 9, 42)]
+    answers.append(
+        ddb.batch_get_item(
+            RequestItems={"t": {"Keys": keys, "ProjectionExpression": "pk, sk, b, l"}},
+            ReturnConsumedCapacity="TOTAL",
+        )["Responses"]
+    )
+    answers.append(ddb.batch_get_item(RequestItems={"t": {"Keys": keys}})["Responses"])
+    for answer in answers:
+        for page in answer if isinstance(answer, list) else [answer]:
+            if isinstance(page, dict):
+                page.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_fast_read_encoding_answers_as_stock_moto_does(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Query, GetItem and BatchGetItem written straight to JSON parse to what moto's
+    serializer gives, binary and nested values included."""
+    emulator.patch()
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for i in range(10):
+        ddb.put_item(
+            TableName="t",
+            Item={
+                "pk": {"S": "a"},
+                "sk": {"S": f"k{i}"},
+                "n": {"N": str(i * 1.5)},
+                "b": {"B": bytes([i, 0, 255, 10]) * (i + 1)},
+                "bs": {"BS": [b"\x00\x01", bytes([i + 2])]},
+                "ss": {"SS": ["x", f"y{i}", "é\u2028"]},
+                "ns": {"NS": ["1", str(i + 10)]},
+                "m": {"M": {"inner": {"S": "v"}, "bin": {"B": b"\xfe"}, "flag": {"BOOL": True}}},
+                "l": {"L": [{"N": "7"}, {"M": {"deep": {"L": [{"B": b"\x01"}, {"NULL": True}]}}}]},
+                "null": {"NULL": True},
+                "bool": {"BOOL": i % 2 == 0},
+            },
+        )
+    fast = _read_answers(ddb)
+    monkeypatch.setattr(moto.dynamodb.responses, "DynamoResult", emulator._StockDynamoResult)
+    assert _read_answers(ddb) == fast

@@ -1,0 +1,82 @@
+"""The web's tile cache: one thread refreshes an expired entry, the others serve the old copy."""
+
+from __future__ import annotations
+
+import threading
+
+from web.grids import STALE_GRACE_S, BlobCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SlowGrids:
+    """get_many blocks while `gate` is closed, so a refresh can be caught in flight."""
+
+    def __init__(self) -> None:
+        self.items = {"k": (b"v1", "t1")}
+        self.calls = 0
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+
+    def get_many(self, keys: list[str]) -> dict[str, tuple[bytes, str]]:
+        self.calls += 1
+        self.entered.set()
+        assert self.gate.wait(10)
+        return {k: self.items[k] for k in keys if k in self.items}
+
+
+def test_an_expired_entry_is_refreshed_once_while_others_serve_the_old_copy() -> None:
+    grids, clock = SlowGrids(), Clock()
+    cache = BlobCache(grids, ttl=0.5, size=8, clock=clock)  # type: ignore[arg-type]
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")}
+    clock.now += 0.2
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")} and grids.calls == 1  # fresh
+    clock.now += 0.5  # expired
+    grids.items["k"] = (b"v2", "t2")
+    grids.gate.clear()
+    grids.entered.clear()
+    got: dict[str, object] = {}
+    refresher = threading.Thread(target=lambda: got.update(cache.get_many(["k"])))
+    refresher.start()
+    assert grids.entered.wait(10)
+    # Another request meanwhile: the old copy, at once, and no second fetch.
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")}
+    assert grids.calls == 2
+    grids.gate.set()
+    refresher.join(10)
+    assert got == {"k": (b"v2", "t2")}
+    assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 2
+
+
+def test_a_refresh_stuck_past_the_grace_lets_every_thread_fetch() -> None:
+    grids, clock = SlowGrids(), Clock()
+    cache = BlobCache(grids, ttl=0.5, size=8, clock=clock)  # type: ignore[arg-type]
+    cache.get_many(["k"])
+    clock.now += 0.6
+    grids.gate.clear()
+    grids.entered.clear()
+    stuck = threading.Thread(target=lambda: cache.get_many(["k"]))
+    stuck.start()
+    assert grids.entered.wait(10)
+    clock.now += STALE_GRACE_S  # the refresh has hung that long: the old copy is too old
+    grids.items["k"] = (b"v3", "t3")
+    grids.gate.set()  # this thread's own fetch must not wait on the stuck one
+    assert cache.get_many(["k"]) == {"k": (b"v3", "t3")}
+    stuck.join(10)
+    assert grids.calls == 3
+
+
+def test_a_key_never_seen_is_fetched_by_every_thread_that_asks() -> None:
+    grids, clock = SlowGrids(), Clock()
+    cache = BlobCache(grids, ttl=0.5, size=8, clock=clock)  # type: ignore[arg-type]
+    assert cache.get_many(["absent"]) == {}
+    assert cache.get_many(["absent"]) == {} and grids.calls == 1  # an absence is cached too
+    clock.now += 1.0
+    assert cache.get_many(["absent", "k"]) == {"k": (b"v1", "t1")} and grids.calls == 2
