@@ -357,6 +357,49 @@ def test_a_run_goes_round_the_marks_instead_of_serving_the_first_again(
     assert after == [partitions[1:], partitions[2:], []]
 
 
+def test_a_run_writes_each_background_mark_once_however_often_it_goes_round(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 0.0)  # the pass itself stays for later
+    for lat in (10.0, 20.0):
+        world.add(lat, 10.0, category="theft")
+    first = world.grids.dirty_markers()[0]
+    writes: list[tuple[str, str, frozenset[str]]] = []
+    mark = world.grids.mark_background
+
+    def counted(by_layer: dict[str, set[str]], kind: str) -> None:
+        writes.extend((kind, layer, frozenset(parts)) for layer, parts in by_layer.items())
+        mark(by_layer, kind)
+
+    monkeypatch.setattr(world.grids, "mark_background", counted)
+    run = world.recomputer.run
+    rounds = iter(range(3))
+
+    def under_load(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
+        if markers[0].partition == first.partition and next(rounds, None) is not None:
+            world.grids.mark_dirty(first.partition, first.layers)  # marked again meanwhile
+        return run(markers, *args, **kwargs)
+
+    monkeypatch.setattr(world.recomputer, "run", under_load)
+    result = ingest.recompute(
+        world.grids,
+        world.recomputer,
+        "t",
+        60,
+        NOW,
+        NOW.isoformat(),
+        overview_zoom=8,
+        background_every_s=60,
+    )
+    assert result.markers >= 4  # the first partition came round again, twice
+    pairs = [(kind, layer, p) for kind, layer, parts in writes for p in parts]
+    assert len(pairs) == len(set(pairs))  # no (kind, layer, partition) written twice
+    waiting = {(m.kind, m.layer): m.partitions for m in world.grids.background_markers(100)}
+    assert len(waiting[("overview", "all|all")]) == 2
+    assert len(waiting[("fine", "theft|all")]) == 2  # both partitions wait, once each
+
+
 def test_store_many_writes_each_id_once_and_completes_a_half_stored_report(world: World) -> None:
     def report(rid: str, lat: float) -> Report:
         return Report(rid, lat, 7.0, "theft", "", NOW, NOW)
