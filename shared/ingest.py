@@ -31,6 +31,7 @@ log = logging.getLogger("safetyheatmap.ingest")
 
 SCHEDULED = "recompute-scheduled"
 LEASE = "recompute-lease"
+WAITING = "recompute-waiting"
 MARKERS_PER_CHUNK = 64
 """Partitions recomputed and flushed together; a run takes chunks until its time budget ends,
 so a large backlog (after a stop at zero workers) never makes one run outlive its time limit.
@@ -95,6 +96,19 @@ def schedule_recompute(
     return True
 
 
+def wait_for_lease(grids: GridRepository, owner: str, ttl_s: float) -> bool:
+    """A trigger that found the lease held: True if it is to retry until the lease is free.
+
+    One trigger waits (retrying each second) and the others go. Each run started after the
+    holder reads every mark made before it, so one waiter is enough, and a run that starts
+    frees the waiter's place (``recompute(waiter=True)``) for triggers that come during it.
+    Under load, triggers from stores and continuations arrive faster than runs end: every
+    one of them retrying each second (a send, a receive, a delete and a conditional write)
+    had grown to five at once (seen in bench/freshness.py).
+    """
+    return grids.acquire(WAITING, ttl_s, owner, renew=True)
+
+
 @dataclass
 class RecomputeResult:
     ran: bool
@@ -121,6 +135,7 @@ def recompute(
     overview_zoom: int = -1,
     background_every_s: float = 0.0,
     clock: Callable[[], float] = time.time,
+    waiter: bool = False,
 ) -> RecomputeResult:
     """One run at a time (a lease), so two runs never interleave their tile writes.
 
@@ -137,7 +152,7 @@ def recompute(
     `background_every_s` seconds in any case. Under load that is most of a run's tiles, so
     the default map stays fresh within seconds, at a fraction of the writes.
     """
-    if not grids.acquire(LEASE, lease_s, owner):
+    if not _take_lease(grids, owner, lease_s, waiter):
         return RecomputeResult(ran=False)
     started = time.monotonic()
     deadline = started + budget_s
@@ -213,6 +228,14 @@ def recompute(
         return result
     finally:
         grids.release(LEASE, owner)
+
+
+def _take_lease(grids: GridRepository, owner: str, lease_s: float, waiter: bool) -> bool:
+    if not grids.acquire(LEASE, lease_s, owner):
+        return False
+    if waiter:
+        grids.release(WAITING, owner)  # this run reads marks from now on: another may wait
+    return True
 
 
 BACKGROUND_SLICE_S = 1.0

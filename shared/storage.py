@@ -424,9 +424,17 @@ class GridRepository:
                 raise
 
     # --- coordination ----------------------------------------------------------------------
-    def acquire(self, name: str, ttl_s: float, owner: str) -> bool:
-        """A flag or lease that expires by itself, so a killed holder never blocks for long."""
+    def acquire(self, name: str, ttl_s: float, owner: str, renew: bool = False) -> bool:
+        """A flag or lease that expires by itself, so a killed holder never blocks for long.
+        With `renew`, its holder may take it again (and extend it)."""
         now = time.time()
+        condition = "attribute_not_exists(pk) OR expires < :now"
+        values = {":now": {"N": f"{now:.3f}"}}
+        names = {}
+        if renew:
+            condition += " OR #o = :owner"
+            values[":owner"] = {"S": owner}
+            names = {"ExpressionAttributeNames": {"#o": "owner"}}
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -436,8 +444,9 @@ class GridRepository:
                     "owner": {"S": owner},
                     "expires": {"N": f"{now + ttl_s:.3f}"},
                 },
-                ConditionExpression="attribute_not_exists(pk) OR expires < :now",
-                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                **names,
             )
         except ClientError as exc:
             if _conditional_failed(exc):

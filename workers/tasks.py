@@ -182,12 +182,20 @@ class Runner:
                 on_visible=visible,
                 overview_zoom=self.settings.overview_zoom,
                 background_every_s=self.settings.background_refresh_s,
+                waiter=bool(task.request.retries),
+            )
+            # Another run holds the lease: a run must still start after it, and one waiting
+            # trigger is enough (ingest.wait_for_lease); the others are done.
+            wait = not result.ran and ingest.wait_for_lease(
+                s.grids, task.request.id or "", self.settings.task_time_limit + 5
             )
         except TRANSIENT as exc:
             self.retry_or_reject(task, exc)
-        if not result.ran:
-            # Another run holds the lease; ours must still happen after it.
+        if wait:
             raise task.retry(countdown=1.0)
+        if not result.ran:
+            log.info("another trigger waits for the running recompute", extra={"task": RECOMPUTE})
+            return
         if result.more or result.background_more:
             self.send_recompute()  # the budget or the slice ran out: go on at once
         elif result.background_in is not None:

@@ -446,3 +446,20 @@ def test_a_run_reports_whose_reports_it_made_visible(world: World) -> None:
         world.grids, world.recomputer, "t", 60, NOW, NOW.isoformat(), on_visible=seen.append
     )
     assert seen == []  # nothing was dirty: nobody's lag ends twice
+
+
+def test_one_trigger_waits_for_a_held_lease_and_a_run_frees_its_place(world: World) -> None:
+    world.add(10.0, 10.0)
+    assert world.grids.acquire(ingest.LEASE, 60, "running")
+    assert ingest.wait_for_lease(world.grids, "a", 60)  # the first trigger waits
+    assert not ingest.wait_for_lease(world.grids, "b", 60)  # the next ones go
+    assert ingest.wait_for_lease(world.grids, "a", 60)  # the waiter retries, still waiting
+    args = (world.grids, world.recomputer, "a", 60, NOW, NOW.isoformat())
+    assert not ingest.recompute(*args, waiter=True).ran  # the lease is still held
+    world.grids.release(ingest.LEASE, "running")
+    result = ingest.recompute(*args, waiter=True)
+    assert result.ran and result.markers == 1
+    # The waiter's run has started: a trigger that comes now waits for it in turn.
+    assert world.grids.acquire(ingest.LEASE, 60, "a")
+    assert ingest.wait_for_lease(world.grids, "c", 60)
+    assert not ingest.wait_for_lease(world.grids, "a", 60)
