@@ -222,16 +222,17 @@ class Runner:
         )
 
     def recover(self) -> None:
-        """A worker that starts may replace one that died holding a trigger (a recompute or
-        the delayed background run). Such a message returns only after the visibility
-        timeout, or goes to the DLQ if that was its last receive, while its flag still keeps
-        anyone else from scheduling one: marks would wait for the next report or the hourly
-        roll. So free both flags and run once if work waits; at worst that is one extra run,
-        which costs a query or two."""
+        """A worker that starts may replace one that died holding a trigger (a recompute, the
+        delayed background run or the one waiting for the lease). Such a message returns only
+        after the visibility timeout, or goes to the DLQ if that was its last receive, while
+        its flag still keeps anyone else from scheduling (or waiting for) one: marks would wait
+        for the next report or the hourly roll. So free the flags and run once if work waits;
+        at worst that is one extra run, which costs a query or two."""
         s = self.services()
         try:
             s.grids.release(ingest.SCHEDULED)
             s.grids.release(ingest.BACKGROUND_SCHEDULED)
+            s.grids.release(ingest.WAITING)  # a waiter that died would turn triggers away
             if s.grids.has_dirty() or s.grids.background_markers(limit=1):
                 ingest.schedule_recompute(s.grids, self.send_recompute, "worker-start", 60.0)
                 log.info("work waiting at start; recompute scheduled", extra={"task": RECOMPUTE})
