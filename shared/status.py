@@ -26,6 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.settings import Settings
+from shared.storage import GridRepository
 
 META = "meta"
 BUCKETS = 81  # 2^(i/4) ms for i < 80, i.e. up to ~14 minutes; the last one holds everything more
@@ -185,15 +186,9 @@ class StatusReader:
             out["last_computed_age_s"] = (
                 round(now - datetime.fromisoformat(last_at).timestamp(), 1) if last_at else None
             )
-            dirty = self._ddb.query(
-                TableName=s.grids_table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": "dirty"}},
-                ProjectionExpression="sk",
-                Limit=1000,
-            )
             # One item per mark (`<partition>#<uuid>`): count the partitions, up to 100.
-            marked = {item["sk"]["S"].split("#", 1)[0] for item in dirty["Items"]}
+            keys = GridRepository(self._ddb, s.grids_table).dirty_keys(1000)
+            marked = {key.split("#", 1)[0] for key in keys}
             out["dirty_partitions"] = min(len(marked), 100)
             out["freshness"] = grids.summary(now, s.status_window_minutes)
         except (BotoCoreError, ClientError):

@@ -333,14 +333,18 @@ class GridRepository:
     def has_dirty(self) -> bool:
         """Whether any mark waits: one item read, where `dirty_markers` reads a page of them
         (the emulator's cost is per item returned, ~0.7 ms each on a slow box)."""
+        return bool(self.dirty_keys(1))
+
+    def dirty_keys(self, limit: int) -> list[str]:
+        """The keys (`<partition>#<uuid>`) of up to `limit` marks, nothing else read."""
         page = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": "dirty"}},
             ProjectionExpression="sk",
-            Limit=1,
+            Limit=limit,
         )
-        return bool(page["Items"])
+        return [item["sk"]["S"] for item in page["Items"]]
 
     def dirty_markers(self, limit: int = 500, after: str = "") -> list[Marker]:
         """Up to `limit` partitions, each with the union of its marks' layers; with `after`,

@@ -66,8 +66,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
         yield
 
 
-def test_table_queries_answer_as_stock_moto_does(aws: None) -> None:
-    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+def _table(ddb: Any, *extra: str, **options: Any) -> None:
+    """Table `t` keyed by pk and sk (strings), with `extra` string attributes defined."""
     ddb.create_table(
         TableName="t",
         KeySchema=[
@@ -75,17 +75,21 @@ def test_table_queries_answer_as_stock_moto_does(aws: None) -> None:
             {"AttributeName": "sk", "KeyType": "RANGE"},
         ],
         AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by-g",
-                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
+            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", *extra)
         ],
         BillingMode="PAY_PER_REQUEST",
+        **options,
     )
+
+
+def test_table_queries_answer_as_stock_moto_does(aws: None) -> None:
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    index = {
+        "IndexName": "by-g",
+        "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+    _table(ddb, "g", GlobalSecondaryIndexes=[index])
     rng = random.Random(3)
     for i in range(300):
         item = {"pk": {"S": f"p{i % 5}"}, "sk": {"S": f"s{i}"}, "v": {"N": str(rng.randint(0, 99))}}
@@ -177,15 +181,7 @@ def test_fast_read_encoding_answers_as_stock_moto_does(
     serializer gives, binary and nested values included."""
     emulator.patch()
     ddb = boto3.client("dynamodb", region_name="eu-west-1")
-    ddb.create_table(
-        TableName="t",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _table(ddb)
     for i in range(10):
         ddb.put_item(
             TableName="t",
