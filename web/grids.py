@@ -77,10 +77,12 @@ class BlobCache:
         if missing:
             try:
                 found = self._grids.get_many(missing)
-            finally:
+            except BaseException:
                 with self._lock:
                     self._refreshing.difference_update(missing)
-            with self._lock:
+                raise
+            with self._lock:  # new values and the end of the refresh, seen together
+                self._refreshing.difference_update(missing)
                 for key in missing:
                     value = found.get(key, _MISSING)
                     out[key] = value
