@@ -15,7 +15,7 @@ LINT_TARGETS :=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv tools run test lint unit integration e2e docs lock clean
+.PHONY: help venv tools run test checks lint unit integration e2e docs lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -55,7 +55,15 @@ integration: venv ## integration tests over real processes
 e2e: venv tools ## browser tests (Playwright driving Debian's chromium) over the real stack
 	$(BIN)/python -m pytest -q tests/e2e
 
-test: lint tools $(TEST_TARGETS) ## lint and every test
+# The checks besides pytest are independent (own venvs, own files): they run side by side, each
+# target's output kept together, which halves the setup of a fresh clone (its pip installs wait
+# on the network more than on the two cores). pytest then runs alone: its stacks need the CPU.
+CHECK_JOBS ?= 3
+
+checks: lint tools $(TEST_TARGETS) ## lint and every check besides pytest (frontend, infra, audit)
+
+test: ## lint, the other checks, then every pytest suite
+	$(MAKE) --no-print-directory -j$(CHECK_JOBS) --output-sync=target checks
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 

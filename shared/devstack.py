@@ -80,6 +80,16 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    log_start: int = 0
+    """Size of the log when this process started: logs are appended to across runs, and an
+    earlier run's "ready." must not pass for this one's (it once let `make run` print the URL
+    before its worker had started)."""
+
+    def output(self) -> str:
+        """What this process has written to its log so far."""
+        with self.log.open("rb") as fh:
+            fh.seek(self.log_start)
+            return fh.read().decode(errors="replace")
 
 
 @dataclass
@@ -129,6 +139,7 @@ class Stack:
     def _spawn(self, name: str, argv: list[str]) -> Proc:
         log = self.run_dir / f"{name}.log"
         handle = log.open("ab")
+        start = handle.tell()
         popen = subprocess.Popen(  # noqa: S603 - argv is built from our own constants
             argv,
             cwd=ROOT,
@@ -139,7 +150,7 @@ class Stack:
             start_new_session=True,
         )
         handle.close()
-        proc = Proc(name, popen, log)
+        proc = Proc(name, popen, log, start)
         self.procs.append(proc)
         return proc
 
@@ -193,7 +204,7 @@ class Stack:
             ],
         )
         wait_until(
-            lambda: " ready." in proc.log.read_text(errors="replace"),
+            lambda: " ready." in proc.output(),
             60,
             f"celery {name}",
             proc.popen,

@@ -52,14 +52,22 @@ def alive(pids: set[int]) -> set[int]:
 def test_make_run_stops_everything_it_started(sig: signal.Signals) -> None:
     port = free_port()
     env = {**os.environ, "SAFETYHEATMAP_PORT": str(port)}
-    make = subprocess.Popen(
-        ["make", "--no-print-directory", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # make installs its SIGINT handler only if SIGINT was not ignored when it started, and a
+    # shell's background job (no job control) starts with it ignored: make would then ignore
+    # the SIGINT below because of how this suite was launched. A handled signal is reset to
+    # the default in the child, so handle it here while make starts.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        make = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         assert make.stdout is not None
         for line in make.stdout:
