@@ -191,7 +191,7 @@ def recompute(
                 fine_layers = {k: v for k, v in by_layer.items() if not _first(k)}
                 grids.mark_background(_unmarked(fine_layers, marked[FINE]), FINE)
             else:
-                result.tiles += recomputer.run(markers, now, computed_at)
+                result.tiles += recomputer.run(markers, now, computed_at, None, seen)
             grids.clear_markers(markers)
             result.markers += len(markers)
             grids.put_meta("last_computed_at", computed_at)

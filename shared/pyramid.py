@@ -192,17 +192,24 @@ class Recomputer:
 
         Planned first, so every partition is queried once and every tile is read in one
         batch; then computed in memory; then the changed tiles are written in batches.
-        Partitions are always queried afresh here (their marks were just read); what was
-        read goes into `seen` for the background pass of the same run.
+
+        `seen` holds what this run has read so far. The marked partitions are queried afresh
+        (their marks were just read); their neighbours come from `seen` when an earlier chunk
+        read them. A neighbour's report stored since then has a mark of its own, read after
+        this chunk's, and that mark's step queries it afresh and rewrites every cell it
+        reaches (the step's valid region is its block grown by the reach), so nothing is
+        missed. Under load a run goes round the same few hundred partitions, and re-reading
+        every neighbour for every chunk was most of its queries.
         """
         by_layer: dict[str, set[str]] = {}
         for marker in markers:
             for layer in marker.layers:
                 by_layer.setdefault(layer, set()).add(marker.partition)
-        fresh: dict[str, list[StoredPoint]] = {}
-        written = self.run_layers(by_layer, now, computed_at, zooms, fresh)
+        marked = {marker.partition for marker in markers}
+        points = {k: v for k, v in (seen or {}).items() if k not in marked}
+        written = self.run_layers(by_layer, now, computed_at, zooms, points)
         if seen is not None:
-            seen.update(fresh)
+            seen.update(points)
         return written
 
     def run_layers(

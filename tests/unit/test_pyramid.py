@@ -17,7 +17,7 @@ from shared.provision import provision
 from shared.pyramid import Recomputer, all_layers
 from shared.report import Report, report_id
 from shared.settings import Settings
-from shared.storage import GridRepository, Marker, ReportRepository, grid_key
+from shared.storage import GridRepository, Marker, ReportRepository, grid_key, partition_key
 from shared.tiles import TILE, Pyramid, cell_ground_m, lonlat_to_world, tile_bounds, world_to_lonlat
 from web.grids import BlobCache, GridReader
 
@@ -463,3 +463,56 @@ def test_one_trigger_waits_for_a_held_lease_and_a_run_frees_its_place(world: Wor
     assert world.grids.acquire(ingest.LEASE, 60, "a")
     assert ingest.wait_for_lease(world.grids, "c", 60)
     assert not ingest.wait_for_lease(world.grids, "a", 60)
+
+
+def test_a_run_reads_each_neighbour_once_and_still_shows_what_it_gained_meanwhile(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    pz = world.pyramid.partition_zoom
+    width = 360.0 / (1 << pz)  # one partition, in degrees of longitude
+    lons = [10.0 + width * (i + 0.5) for i in range(3)]  # three partitions side by side
+    keys = [partition_key(pz, *world.pyramid.partition_of(lon, 51.5)) for lon in lons]
+    for lon in lons:
+        world.add(51.5, lon)
+    assert sorted(m.partition for m in world.grids.dirty_markers()) == sorted(keys)
+    queried: list[str] = []
+    points_many = world.reports.points_many
+
+    def counted(partitions: list[str]) -> Any:
+        queried.extend(partitions)
+        return points_many(partitions)
+
+    monkeypatch.setattr(world.reports, "points_many", counted)
+    run = world.recomputer.run
+    chunks = iter(range(9))
+
+    def under_load(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
+        written = run(markers, *args, **kwargs)
+        if next(chunks) == 0:
+            world.add(51.5001, lons[0])  # the first partition gains a report once it is done
+        return written
+
+    monkeypatch.setattr(world.recomputer, "run", under_load)
+    assert world.recompute().markers == 4  # three partitions, then the first one again
+    # A neighbour is read once a run, a marked partition afresh for its own chunk: the first
+    # chunk read all three, each later chunk only its own (the first one's second mark).
+    assert {p: queried.count(p) for p in keys} == {p: 2 for p in keys}
+    assert all(queried.count(p) == 1 for p in set(queried) - set(keys))
+    # The tiles are those of a run that reads everything afresh: the fourth report counts.
+    tiles = _tiles(world, lons)
+    stored = {k: v[0] for k, v in world.grids.get_many(tiles).items()}
+    assert sum(gridcodec.decode(stored[k]).sum() for k in tiles if k.startswith("c#")) == 4
+    monkeypatch.setattr(world.recomputer, "run", run)
+    for key in keys:
+        world.grids.mark_dirty(key, ["all|all"])
+    world.recompute()
+    assert {k: v[0] for k, v in world.grids.get_many(tiles).items()} == stored
+
+
+def _tiles(world: World, lons: list[float]) -> list[str]:
+    """The compute-zoom count and density tiles of the `all|all` layer at these places."""
+    zc = world.pyramid.compute_zoom
+    mx, my = lonlat_to_world(np.array(lons), np.full(len(lons), 51.5))
+    xys = {(int(x * (1 << zc)), int(y * (1 << zc))) for x, y in zip(mx, my, strict=True)}
+    return [grid_key(kind, "all|all", zc, *xy) for kind in "cd" for xy in sorted(xys)]
