@@ -13,6 +13,9 @@ way AWS's does not, and a backlog then feeds on itself:
   with 10,000 reports each Query takes ~130 ms where DynamoDB reads only that partition.
   Fixed for table queries (no index): only the partition's items are sorted and filtered, by
   moto's own code.
+- A projection (``ProjectionExpression``) converted each item to Python values and back:
+  ~0.15 ms an attribute, half the CPU of a Query for a partition's reports. Top-level names
+  now take the item's values as they are.
 - Reads (Query, GetItem, BatchGetItem) went through moto's generic response serializer,
   ~0.7 ms per item of a few attributes (a page of 1,000 dirty marks: 0.77 s). They are
   written straight to DynamoDB's JSON now (0.16 s for that page).
@@ -53,7 +56,7 @@ import moto.sqs.models
 from gunicorn.app.base import BaseApplication
 from moto.core.responses import ActionResult
 from moto.core.utils import method_names_from_class, unix_time
-from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.models.utilities import dynamo_to_dict
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -111,6 +114,7 @@ def patch() -> None:
         return sorted(bucket.values(), key=lambda item: item.range_key) if bucket else []
 
     # setattr: mypy rightly frowns on assigning methods; this is the one place that must.
+    setattr(Item, "project", _project)  # noqa: B010
     setattr(Table, "query", query)  # noqa: B010
     setattr(Table, "all_items", all_items)  # noqa: B010
     modules = frozenset(moto.backends.list_of_moto_modules())
@@ -120,6 +124,28 @@ def patch() -> None:
     setattr(moto.core.responses, "method_names_from_class", names)  # noqa: B010
     setattr(moto.dynamodb.responses, "DynamoResult", _FastDynamoResult)  # noqa: B010
     setattr(Table, "_safetyheatmap_patched", True)  # noqa: B010
+
+
+_stock_project = Item.project
+
+
+def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
+    """Top-level attribute names: the item's own values, shared. moto's projection turns the
+    whole item into Python values and back for each item (~0.15 ms an attribute, half of a
+    40-report partition Query); the values it returns are the same. Query has already
+    copied the items it projects, and GetItem's answer is only serialized."""
+    if any(len(path) != 1 or "[" in path[0] for path in projection_expressions):
+        return _stock_project(self, projection_expressions)  # nested paths, list elements
+    result = Item.__new__(Item)
+    result.hash_key = self.hash_key
+    result.range_key = self.range_key
+    attrs = LimitedSizeDict.__new__(LimitedSizeDict)  # its size checks passed on the write
+    dict.__init__(attrs)
+    for (name,) in projection_expressions:
+        if name in self.attrs:
+            dict.__setitem__(attrs, name, self.attrs[name])
+    result.attrs = attrs
+    return result
 
 
 _StockDynamoResult = moto.dynamodb.responses.DynamoResult

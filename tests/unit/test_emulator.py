@@ -202,3 +202,66 @@ def test_fast_read_encoding_answers_as_stock_moto_does(
     fast = _read_answers(ddb)
     monkeypatch.setattr(moto.dynamodb.responses, "DynamoResult", emulator._StockDynamoResult)
     assert _read_answers(ddb) == fast
+
+
+def _sets_sorted(value: Any) -> Any:
+    """Set members in order: moto's own projection returns them in Python set order."""
+    if isinstance(value, dict):
+        return {
+            k: sorted(v) if k in ("SS", "NS", "BS") else _sets_sorted(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_sets_sorted(v) for v in value]
+    return value
+
+
+def test_projected_reads_answer_as_stock_moto_does(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Top-level projections take the item's values as stored; nested ones go to moto."""
+    emulator.patch()
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    _table(ddb)
+    for i in range(6):
+        ddb.put_item(
+            TableName="t",
+            Item={
+                "pk": {"S": "p"},
+                "sk": {"S": f"k{i}"},
+                "lat": {"N": repr(51.5 + i / 7)},
+                "n": {"N": "1E+2"},
+                "ss": {"SS": ["b", "a", f"c{i}"]},
+                "m": {"M": {"inner": {"S": "v"}}},
+                "bin": {"B": bytes([i, 255])},
+            },
+        )
+    reads = [
+        {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "lat, n, ss, bin, gone"},
+        {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "#s, m.inner, lat"},
+        {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "sk"},
+    ]
+
+    def answers() -> list[Any]:
+        out = []
+        for read in reads:
+            names = {"ExpressionAttributeNames": {"#s": "sk"}} if "#s" in str(read) else {}
+            values = {":p": {"S": "p"}}
+            out.append(_all_pages(ddb, {**read, "ExpressionAttributeValues": values, **names}, 4))
+        out.append(
+            ddb.get_item(
+                TableName="t",
+                Key={"pk": {"S": "p"}, "sk": {"S": "k2"}},
+                ProjectionExpression="m, n",
+            )["Item"]
+        )
+        return _sets_sorted(out)
+
+    fast = answers()
+    monkeypatch.setattr(moto.dynamodb.models.dynamo_type.Item, "project", emulator._stock_project)
+    assert answers() == fast
+    assert fast[0][0][0][0] == {
+        "lat": {"N": repr(51.5)},
+        "n": {"N": "1E+2"},
+        "ss": {"SS": ["a", "b", "c0"]},
+        "bin": {"B": bytes([0, 255])},
+    }
