@@ -47,7 +47,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import moto.backends
 import moto.core.responses
@@ -136,7 +136,9 @@ def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
     copied the items it projects, and GetItem's answer is only serialized."""
     if any(len(path) != 1 or "[" in path[0] for path in projection_expressions):
         return _stock_project(self, projection_expressions)  # nested paths, list elements
-    result = Item.__new__(Item)
+    # Not BaseModel.__new__, which keeps every instance for moto's reset: this one lives for
+    # one answer.
+    result = cast(Item, object.__new__(Item))
     result.hash_key = self.hash_key
     result.range_key = self.range_key
     attrs = LimitedSizeDict.__new__(LimitedSizeDict)  # its size checks passed on the write
