@@ -6,10 +6,15 @@ failure here must surface as :class:`QueueUnavailable` (a 503 with Retry-After),
 Batching. Each gunicorn worker process has one batcher: request threads hand their report to it
 and wait; a flusher thread sends the waiting reports as one Celery message
 (``safetyheatmap.store_reports`` with a list). A report that finds no send in flight goes at
-once (no added latency when the service is quiet); under load, a batch is cut when
-``batch_size`` reports wait or ``linger`` after its first report arrived, and while all
-``MAX_IN_FLIGHT`` sends are busy reports keep gathering, so batches grow with load by themselves
-and the message count (the SQS bill) grows far slower than the report count. Each waiting
+once (no added latency when the service is quiet); under load, a batch is cut when ``ready``
+reports wait or ``linger`` after its first report arrived, and takes up to ``batch_size``; while
+all ``MAX_IN_FLIGHT`` sends are busy reports keep gathering, so batches grow with load by
+themselves and the message count (the SQS bill, and the worker's tasks) grows far slower than
+the report count. At high rates ``ready`` reports come long before the linger ends, or gather
+while the previous send is in flight, so the linger costs nothing there; at moderate rates it
+makes batches of several reports where a short one sent one or two, each a task for the worker
+(bench/freshness.py: at 100 reports/s, 3.4 reports a message with a 20 ms linger and the worker
+fell behind; 6.6 with 50 ms, and it kept up). Each waiting
 request learns the fate of its own message: accepted (202) or failed (503). A request that
 waited longer than the enqueue timeout gets a 503 even if its message is accepted later; a retry
 with the same Idempotency-Key then stores nothing new.
@@ -66,6 +71,7 @@ class SqsEnqueuer:
         queue_name: str,
         *,
         batch_size: int = 50,
+        ready: int | None = None,
         linger_s: float = 0.010,
         timeout_s: float = 3.0,
         stats: Metrics | None = None,
@@ -75,6 +81,7 @@ class SqsEnqueuer:
         self._url: str | None = None
         self._url_lock = threading.Lock()
         self._batch_size = batch_size
+        self._ready = min(ready or batch_size, batch_size)
         self._linger = linger_s
         self._timeout = timeout_s
         self._stats = stats
@@ -95,7 +102,7 @@ class SqsEnqueuer:
         self._start()
         with self._cond:
             self._waiting.append(waiting)
-            if len(self._waiting) in (1, self._batch_size):  # the flusher waits for these only
+            if len(self._waiting) in (1, self._ready):  # the flusher waits for these only
                 self._cond.notify()
         if not waiting.done.wait(self._timeout + self._linger):
             self._metrics().count("EnqueueFailed", Reason="timeout")
@@ -149,7 +156,7 @@ class SqsEnqueuer:
             busy = self._in_flight > 0 or now - self._last_cut < self._linger
             start = max(self._waiting[0].arrived, self._last_cut)
             deadline = start + self._linger if busy else now
-            while len(self._waiting) < self._batch_size:
+            while len(self._waiting) < self._ready:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

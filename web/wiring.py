@@ -24,6 +24,7 @@ def build_app(settings: Settings) -> falcon.App:
         sqs,
         settings.queue_name,
         batch_size=settings.enqueue_batch_size,
+        ready=settings.enqueue_batch_ready,
         linger_s=settings.enqueue_linger_ms / 1000,
         timeout_s=settings.enqueue_timeout,
     )

@@ -114,6 +114,33 @@ def test_concurrent_reports_share_messages_and_each_is_sent_once() -> None:
     assert sorted(request_ids) == sorted(f"req-{i}" for i in range(40))
 
 
+def test_under_load_a_batch_goes_once_enough_reports_wait_not_after_the_linger() -> None:
+    sqs = FakeSqs(delay=0.05)
+    enq = enqueuer(sqs, batch_size=50, ready=4, linger_s=2.0)
+    first = threading.Thread(target=enq, args=(report(0), "lone"))
+    first.start()  # goes at once: its send is in flight while the others arrive
+    time.sleep(0.01)
+    started = time.monotonic()
+    assert post_concurrently(enq, 8) == [None] * 8
+    first.join()
+    assert time.monotonic() - started < 1.0  # far less than the 2 s linger
+    sizes = [len(items) for _, (items,) in sqs.messages()]
+    assert sizes[0] == 1 and sum(sizes) == 9 and all(n >= 4 for n in sizes[1:-1])
+
+
+def test_under_load_a_batch_short_of_ready_goes_after_the_linger() -> None:
+    sqs = FakeSqs(delay=0.05)
+    enq = enqueuer(sqs, batch_size=50, ready=10, linger_s=0.2)
+    first = threading.Thread(target=enq, args=(report(0), "lone"))
+    first.start()
+    time.sleep(0.01)
+    started = time.monotonic()
+    assert post_concurrently(enq, 3) == [None] * 3
+    first.join()
+    assert 0.15 < time.monotonic() - started < 1.5  # the linger, then one message of three
+    assert [len(items) for _, (items,) in sqs.messages()] == [1, 3]
+
+
 def test_batches_respect_the_batch_size() -> None:
     sqs = FakeSqs(delay=0.05)
     enq = enqueuer(sqs, batch_size=3, linger_s=0.02)
