@@ -387,8 +387,12 @@ class GridRepository:
     # --- background markers ------------------------------------------------------------------
     def mark_background(self, by_layer: dict[str, set[str]], kind: str) -> None:
         """Partitions whose tiles of a layer (`kind`: its overview or its fine zooms) wait for
-        the next background pass."""
-        for layer, partitions in sorted(by_layer.items()):
+        the next background pass. One item per layer, so the updates are independent and go
+        concurrently: a busy run's first chunk marks some thirty layers, which one after the
+        other were a seventh of its time waiting (py-spy at 100 reports/s). Against DynamoDB
+        each is a round trip; the emulator, one process, serves them in turn anyway."""
+
+        def mark(layer: str) -> None:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": "background"}, "sk": {"S": f"{kind}#{layer}"}},
@@ -396,9 +400,11 @@ class GridRepository:
                 ExpressionAttributeNames={"#p": "partitions"},  # a reserved word
                 ExpressionAttributeValues={
                     ":seq": {"S": uuid.uuid4().hex},
-                    ":p": {"SS": sorted(partitions)},
+                    ":p": {"SS": sorted(by_layer[layer])},
                 },
             )
+
+        list(_parallel(mark, sorted(by_layer)))
 
     def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
         page = self._ddb.query(
