@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterable
 from typing import Any
 
 import boto3
@@ -134,6 +135,16 @@ def test_cached_routing_and_dispatch_answer_as_stock_moto_does() -> None:
         assert "receive_message" in names or "query" in names
 
 
+def _patched_table(items: Iterable[dict[str, Any]]) -> Any:
+    """The emulator's fixes installed, and table `t` holding these items; its client."""
+    emulator.patch()
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    _table(ddb)
+    for item in items:
+        ddb.put_item(TableName="t", Item=item)
+    return ddb
+
+
 def _read_answers(ddb: Any) -> list[Any]:
     """Every read the fast encoder serves, over every attribute type, parsed by botocore."""
     answers: list[Any] = []
@@ -179,26 +190,22 @@ def test_fast_read_encoding_answers_as_stock_moto_does(
 ) -> None:
     """Query, GetItem and BatchGetItem written straight to JSON parse to what moto's
     serializer gives, binary and nested values included."""
-    emulator.patch()
-    ddb = boto3.client("dynamodb", region_name="eu-west-1")
-    _table(ddb)
-    for i in range(10):
-        ddb.put_item(
-            TableName="t",
-            Item={
-                "pk": {"S": "a"},
-                "sk": {"S": f"k{i}"},
-                "n": {"N": str(i * 1.5)},
-                "b": {"B": bytes([i, 0, 255, 10]) * (i + 1)},
-                "bs": {"BS": [b"\x00\x01", bytes([i + 2])]},
-                "ss": {"SS": ["x", f"y{i}", "é\u2028"]},
-                "ns": {"NS": ["1", str(i + 10)]},
-                "m": {"M": {"inner": {"S": "v"}, "bin": {"B": b"\xfe"}, "flag": {"BOOL": True}}},
-                "l": {"L": [{"N": "7"}, {"M": {"deep": {"L": [{"B": b"\x01"}, {"NULL": True}]}}}]},
-                "null": {"NULL": True},
-                "bool": {"BOOL": i % 2 == 0},
-            },
-        )
+    ddb = _patched_table(
+        {
+            "pk": {"S": "a"},
+            "sk": {"S": f"k{i}"},
+            "n": {"N": str(i * 1.5)},
+            "b": {"B": bytes([i, 0, 255, 10]) * (i + 1)},
+            "bs": {"BS": [b"\x00\x01", bytes([i + 2])]},
+            "ss": {"SS": ["x", f"y{i}", "é\u2028"]},
+            "ns": {"NS": ["1", str(i + 10)]},
+            "m": {"M": {"inner": {"S": "v"}, "bin": {"B": b"\xfe"}, "flag": {"BOOL": True}}},
+            "l": {"L": [{"N": "7"}, {"M": {"deep": {"L": [{"B": b"\x01"}, {"NULL": True}]}}}]},
+            "null": {"NULL": True},
+            "bool": {"BOOL": i % 2 == 0},
+        }
+        for i in range(10)
+    )
     fast = _read_answers(ddb)
     monkeypatch.setattr(moto.dynamodb.responses, "DynamoResult", emulator._StockDynamoResult)
     assert _read_answers(ddb) == fast
@@ -219,22 +226,18 @@ def test_projected_reads_answer_as_stock_moto_does(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Top-level projections take the item's values as stored; nested ones go to moto."""
-    emulator.patch()
-    ddb = boto3.client("dynamodb", region_name="eu-west-1")
-    _table(ddb)
-    for i in range(6):
-        ddb.put_item(
-            TableName="t",
-            Item={
-                "pk": {"S": "p"},
-                "sk": {"S": f"k{i}"},
-                "lat": {"N": repr(51.5 + i / 7)},
-                "n": {"N": "1E+2"},
-                "ss": {"SS": ["b", "a", f"c{i}"]},
-                "m": {"M": {"inner": {"S": "v"}}},
-                "bin": {"B": bytes([i, 255])},
-            },
-        )
+    ddb = _patched_table(
+        {
+            "pk": {"S": "p"},
+            "sk": {"S": f"k{i}"},
+            "lat": {"N": repr(51.5 + i / 7)},
+            "n": {"N": "1E+2"},
+            "ss": {"SS": ["b", "a", f"c{i}"]},
+            "m": {"M": {"inner": {"S": "v"}}},
+            "bin": {"B": bytes([i, 255])},
+        }
+        for i in range(6)
+    )
     reads = [
         {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "lat, n, ss, bin, gone"},
         {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "#s, m.inner, lat"},
