@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -52,12 +53,14 @@ def make_celery(settings: Settings, services: Callable[[], Services] | None = No
         enable_utc=True,
     )
     holder: dict[str, Services] = {}
+    lock = threading.Lock()  # a task may come while the warm-up thread builds them
 
     def get_services() -> Services:
-        # Built on first use inside each worker process, after the fork: no client at import.
-        if "s" not in holder:
-            holder["s"] = services() if services else build_services(settings)
-        return holder["s"]
+        # Built inside each worker process, after the fork: no client at import.
+        with lock:
+            if "s" not in holder:
+                holder["s"] = services() if services else build_services(settings)
+            return holder["s"]
 
     register_tasks(app, settings, get_services)
     return app

@@ -1,4 +1,8 @@
-"""What tasks work through: repositories and the recompute engine, built per process."""
+"""What tasks work through: repositories and the recompute engine, built per process.
+
+One DynamoDB client serves them all: building a boto3 client loads its service model, ~0.5 s
+of CPU on a small box, paid by the first task of every worker process.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from shared import aws
 from shared.pyramid import Recomputer
 from shared.settings import Settings
+from shared.status import FreshnessLog
 from shared.storage import GridRepository, ReportRepository
 from shared.tiles import Pyramid
 
@@ -17,6 +22,7 @@ class Services:
     grids: GridRepository
     pyramid: Pyramid
     recomputer: Recomputer
+    freshness: FreshnessLog
 
 
 def build_services(settings: Settings) -> Services:
@@ -29,4 +35,5 @@ def build_services(settings: Settings) -> Services:
         grids=grids,
         pyramid=pyramid,
         recomputer=Recomputer(reports, grids, pyramid, settings.privacy_min_reports),
+        freshness=FreshnessLog(ddb, settings.grids_table),
     )

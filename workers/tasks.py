@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,11 +22,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from celery import Celery, Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from shared import aws, gctune, ingest
+from shared import gctune, ingest
 from shared.metrics import metrics
 from shared.report import Report, ValidationError
 from shared.settings import Settings
-from shared.status import FreshnessLog
 from shared.storage import utc_now_iso
 from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
 from workers.services import Services
@@ -55,13 +55,6 @@ class Runner:
         self.services = services
         self.send_recompute: Callable[[], None] = lambda: None
         self.send_recompute_in: Callable[[float], None] = lambda _delay: None
-        self._freshness: FreshnessLog | None = None
-
-    def freshness(self) -> FreshnessLog:
-        if self._freshness is None:
-            ddb = aws.client(self.settings, "dynamodb", timeout=5.0, attempts=3)
-            self._freshness = FreshnessLog(ddb, self.settings.grids_table)
-        return self._freshness
 
     def bookkeeping(self, step: Callable[[], Any], default: Any = None) -> Any:
         """Freshness bookkeeping never fails a task: it is measured, not stored data."""
@@ -168,7 +161,7 @@ class Runner:
 
         def visible(ticks: dict[int, int]) -> None:
             # Each chunk's reports are on the map once its tiles are written: their lag ends.
-            lags.extend(self.bookkeeping(lambda: self.freshness().record(ticks, time.time()), []))
+            lags.extend(self.bookkeeping(lambda: s.freshness.record(ticks, time.time()), []))
 
         try:
             result = ingest.recompute(
@@ -275,6 +268,22 @@ class Runner:
         )
 
 
+def warm_up(services: Callable[[], Services]) -> None:
+    """Each pool process, once forked: build its clients now, in a thread, rather than in its
+    first task (~0.5 s of CPU each on a small box: a cold worker showed the first reports
+    seconds late), then freeze what is built, as it lives as long as the process. In a thread
+    so that the process reports itself up at once (Celery waits only seconds for that)."""
+
+    def build() -> None:
+        try:
+            services()
+        except Exception as exc:  # the first task builds them and meets the error itself
+            log.warning("warm-up failed", extra={"error": type(exc).__name__})
+        gctune.tune()
+
+    threading.Thread(target=build, name="warm-up", daemon=True).start()
+
+
 def register_tasks(app: Celery, settings: Settings, services: Callable[[], Services]) -> None:
     common: dict[str, Any] = {
         "bind": True,
@@ -309,8 +318,7 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
 
     runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)
     signals.worker_ready.connect(lambda **_: runner.recover(), weak=False)
-    # Each pool process, once forked: the app and its imports are long-lived.
-    signals.worker_process_init.connect(lambda **_: gctune.tune(), weak=False)
+    signals.worker_process_init.connect(lambda **_: warm_up(services), weak=False)
     runner.send_recompute_in = lambda delay: recompute.apply_async(
         kwargs={"background": True}, countdown=delay
     )
