@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -53,14 +52,13 @@ def make_celery(settings: Settings, services: Callable[[], Services] | None = No
         enable_utc=True,
     )
     holder: dict[str, Services] = {}
-    lock = threading.Lock()  # a task may come while the warm-up thread builds them
 
     def get_services() -> Services:
-        # Built inside each worker process, after the fork: no client at import.
-        with lock:
-            if "s" not in holder:
-                holder["s"] = services() if services else build_services(settings)
-            return holder["s"]
+        # Built when the worker starts, before its pool forks (workers/tasks.py, worker_init),
+        # or on first use: no client at import.
+        if "s" not in holder:
+            holder["s"] = services() if services else build_services(settings)
+        return holder["s"]
 
     register_tasks(app, settings, get_services)
     return app

@@ -1,7 +1,7 @@
 """What tasks work through: repositories and the recompute engine, built per process.
 
 One DynamoDB client serves them all: building a boto3 client loads its service model, ~0.5 s
-of CPU on a small box, paid by the first task of every worker process.
+of CPU on a small box. The worker builds them before its pool forks (workers/tasks.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -268,22 +267,6 @@ class Runner:
         )
 
 
-def warm_up(services: Callable[[], Services]) -> None:
-    """Each pool process, once forked: build its clients now, in a thread, rather than in its
-    first task (~0.5 s of CPU each on a small box: a cold worker showed the first reports
-    seconds late), then freeze what is built, as it lives as long as the process. In a thread
-    so that the process reports itself up at once (Celery waits only seconds for that)."""
-
-    def build() -> None:
-        try:
-            services()
-        except Exception as exc:  # the first task builds them and meets the error itself
-            log.warning("warm-up failed", extra={"error": type(exc).__name__})
-        gctune.tune()
-
-    threading.Thread(target=build, name="warm-up", daemon=True).start()
-
-
 def register_tasks(app: Celery, settings: Settings, services: Callable[[], Services]) -> None:
     common: dict[str, Any] = {
         "bind": True,
@@ -318,7 +301,14 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
 
     runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)
     signals.worker_ready.connect(lambda **_: runner.recover(), weak=False)
-    signals.worker_process_init.connect(lambda **_: warm_up(services), weak=False)
+    # Before the pool forks: the services (one boto3 client, ~0.5 s of CPU to build on a small
+    # box) are built once and every pool process inherits them, where each built its own in its
+    # first task (a cold worker showed its first reports 1.1 s after their 202s, a warm one 0.6
+    # s: bench/cold_start.py). Nothing has connected yet, so no socket is shared: each process
+    # opens its own connections.
+    signals.worker_init.connect(lambda **_: services(), weak=False)
+    # Each pool process, once forked: the app, its imports and its clients are long-lived.
+    signals.worker_process_init.connect(lambda **_: gctune.tune(), weak=False)
     runner.send_recompute_in = lambda delay: recompute.apply_async(
         kwargs={"background": True}, countdown=delay
     )
