@@ -7,6 +7,8 @@
   answers the bytes of that file of ``BENCH_STATIC_DIR`` with an ETag, 304 on a match. It is
   the floor our middleware, validation and I/O are compared against.
 - ``wrk``: Debian's wrk with ``bench/wrk.lua`` (open loop at a fixed rate, or closed loop).
+- ``post_cluster`` and ``shows``: three reports close together (the privacy threshold), and
+  whether heatmap/get shows density around them: how the freshness benchmarks see a report.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import falcon
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,6 +34,29 @@ sys.path.insert(0, str(ROOT))
 from shared.devstack import BIN, Stack, free_port, http_ok, wait_until  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "wrk.lua"
+
+API = "/api/safetyheatmap"
+
+
+def post_cluster(http: requests.Session, url: str, lat: float, lon: float) -> float:
+    """Three reports ~30 m apart (k = 3 is met); returns the time of the third 202."""
+    for k in range(3):
+        resp = http.post(
+            f"{url}{API}/report/add",
+            data=json.dumps({"lat": lat + k * 0.0003, "lon": lon, "category": "theft"}),
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+        resp.raise_for_status()
+    return time.perf_counter()
+
+
+def shows(http: requests.Session, url: str, lat: float, lon: float, zoom: int) -> bool:
+    """Whether heatmap/get shows density within ~1 km of the place (a small grid: cheap)."""
+    bbox = f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"
+    grid = http.get(f"{url}{API}/heatmap/get", params={"bbox": bbox, "zoom": zoom}, timeout=10)
+    return bool(grid.json()["max_value"] > 0)
+
 
 # SIGTERM (a timeout, a kill) unwinds like Ctrl-C, so every benchmark's `finally` stops its stack.
 signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))

@@ -12,35 +12,21 @@ what each pool process does before its first task can run (its clients, its impo
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import requests
+from benchlib import post_cluster, shows
 
 from shared.devstack import Stack
 
-API = "/api/safetyheatmap"
-
 
 def visible_after(http: requests.Session, url: str, lat: float, lon: float) -> float:
-    for k in range(3):
-        resp = http.post(
-            f"{url}{API}/report/add",
-            data=json.dumps({"lat": lat + k * 0.0003, "lon": lon, "category": "theft"}),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
-        resp.raise_for_status()
-    acked = time.perf_counter()
-    bbox = f"{lon - 0.01},{lat - 0.01},{lon + 0.01},{lat + 0.01}"
+    acked = post_cluster(http, url, lat, lon)
     while time.perf_counter() - acked < 60:
-        grid = http.get(
-            f"{url}{API}/heatmap/get", params={"bbox": bbox, "zoom": 13}, timeout=10
-        ).json()
-        if grid["max_value"] > 0:
+        if shows(http, url, lat, lon, zoom=13):
             return time.perf_counter() - acked
         time.sleep(0.05)
     raise SystemExit("the reports did not show within 60 s")

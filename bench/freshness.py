@@ -17,17 +17,13 @@ status endpoint (every report's lag, from its histogram).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-from benchlib import load, start_stack, wrk
-
-API = "/api/safetyheatmap"
-
+from benchlib import API, load, post_cluster, shows, start_stack, wrk
 
 POLL_FAST_S, FAST_FOR_S, POLL_SLOW_S = 0.1, 2.5, 0.5
 """A probe polls every 100 ms while its lag could still meet the 2 s target, then every 500
@@ -44,22 +40,10 @@ def pct(values: list[float], q: float) -> float:
 def probe(url: str, j: int, timeout: float = 60.0) -> float | None:
     http = requests.Session()
     lat0, lon0 = -30 + (j // 40) * 0.5, -60 + (j % 40) * 0.5
-    for k in range(3):
-        resp = http.post(
-            f"{url}{API}/report/add",
-            data=json.dumps({"lat": lat0 + k * 0.0003, "lon": lon0, "category": "theft"}),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
-        resp.raise_for_status()
-    acked = time.perf_counter()
+    acked = post_cluster(http, url, lat0, lon0)
     # A small grid (zoom 11, ~30 x 30 cells) keeps the polling itself cheap for the web.
-    bbox = f"{lon0 - 0.01},{lat0 - 0.01},{lon0 + 0.01},{lat0 + 0.01}"
     while (elapsed := time.perf_counter() - acked) < timeout:
-        grid = http.get(
-            f"{url}{API}/heatmap/get", params={"bbox": bbox, "zoom": 11}, timeout=10
-        ).json()
-        if grid["max_value"] > 0:
+        if shows(http, url, lat0, lon0, zoom=11):
             return time.perf_counter() - acked
         time.sleep(POLL_FAST_S if elapsed < FAST_FOR_S else POLL_SLOW_S)
     return None
