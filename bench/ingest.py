@@ -82,6 +82,7 @@ from shared.storage import (
     ReportRepository,
     StoredPoint,
     _keyed,  # the stand-in must guard exactly the ids the real store guards
+    pack_points,
 )
 from shared.tiles import Pyramid
 
@@ -277,7 +278,7 @@ class MemoryReports(ReportRepository):
         self.stored.add((partition, report.id))
         self.bytes_[partition] += size
         self.partitions_.setdefault(partition, []).append(
-            StoredPoint(report.lon, report.lat, report.category, report.occurred_at)
+            StoredPoint(report.lon, report.lat, report.category, report.occurred_at, report.id)
         )
 
     def points(self, partition: str) -> list[StoredPoint]:
@@ -302,6 +303,7 @@ class MemoryGrids(GridRepository):
         self.tiles: dict[str, tuple[bytes, str]] = {}
         self.sizes: dict[tuple[str, str], int] = {}  # (pk, sk) -> item size, for every item
         self.marks: dict[str, frozenset[str]] = {}  # dirty mark sk -> layers
+        self.mark_points: dict[str, tuple[StoredPoint, ...] | None] = {}  # sk -> carried
         self.overview: dict[str, BackgroundMarker] = {}
         self.flags: dict[str, tuple[str, float]] = {}  # name -> (owner, expires)
         self.meta: dict[str, str] = {}
@@ -344,7 +346,10 @@ class MemoryGrids(GridRepository):
         self.mark_dirty_many({partition: set(layers)})
 
     def mark_dirty_many(
-        self, marks: dict[str, set[str]], acked: dict[str, list[int]] | None = None
+        self,
+        marks: dict[str, set[str]],
+        acked: dict[str, list[int]] | None = None,
+        points: dict[str, list[StoredPoint]] | None = None,
     ) -> None:
         for partition, layers in sorted(marks.items()):
             if not layers:
@@ -359,12 +364,17 @@ class MemoryGrids(GridRepository):
             ticks = (acked or {}).get(partition)
             if ticks:  # the acknowledgement ticks the real mark carries (freshness)
                 item["acked"] = {"L": [{"N": str(t)} for t in ticks]}
+            carried = (points or {}).get(partition)
+            self.mark_points[sk] = tuple(carried) if carried else None
+            if carried:  # and the reports themselves
+                item["pts"] = {"B": pack_points(carried)}
             self._put("dirty", item)  # BatchWriteItem
 
     def dirty_markers(self, limit: int = 500, after: str = "") -> list[Marker]:
         page = sorted(sk for sk in self.marks if not after or sk > f"{after}#~")[:MARK_PAGE]
         self._query("dirty", page)  # the whole page is read, however much of it is used
         grouped: dict[str, tuple[set[str], list[str]]] = {}
+        carried: dict[str, tuple[StoredPoint, ...] | None] = {}
         for sk in page:
             partition = sk.split("#", 1)[0]
             if partition not in grouped and len(grouped) == limit:
@@ -372,8 +382,10 @@ class MemoryGrids(GridRepository):
             layers, keys = grouped.setdefault(partition, (set(), []))
             layers.update(self.marks[sk])
             keys.append(sk)
+            known, new = carried.setdefault(partition, ()), self.mark_points.get(sk)
+            carried[partition] = None if known is None or new is None else known + new
         return [
-            Marker(partition, frozenset(layers), keys=tuple(keys))
+            Marker(partition, frozenset(layers), keys=tuple(keys), points=carried[partition])
             for partition, (layers, keys) in grouped.items()
         ]
 
@@ -381,37 +393,43 @@ class MemoryGrids(GridRepository):
         for marker in markers:
             for sk in marker.keys:
                 self.marks.pop(sk, None)
+                self.mark_points.pop(sk, None)
                 self._delete("clear", "dirty", sk)  # BatchWriteItem, unconditional
 
     # --- background markers ----------------------------------------------------------------
     def mark_background(self, by_layer: dict[str, set[str]], kind: str) -> None:
         for layer, partitions in sorted(by_layer.items()):
-            sk = f"{kind}#{layer}"
-            old = self.overview.get(sk)
-            merged = frozenset(partitions) | (old.partitions if old else frozenset())
-            marker = BackgroundMarker(layer, merged, uuid.uuid4().hex, kind)
-            self.overview[sk] = marker
+            sk = f"{kind}#{layer}#{uuid.uuid4().hex}"
+            self.overview[sk] = BackgroundMarker(layer, frozenset(partitions), (sk,), kind)
             item: Item = {
                 "pk": {"S": "background"},
                 "sk": {"S": sk},
-                "seq": {"S": marker.seq},
-                "partitions": {"SS": sorted(merged)},
+                "partitions": {"SS": sorted(partitions)},
             }
-            self._put("bg-mark", item)
+            self._put("bg-mark", item)  # BatchWriteItem, like the dirty marks
 
     def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
-        keys = sorted(self.overview)[:limit]
-        self._query("background", keys)
-        return [self.overview[k] for k in keys]
+        grouped: dict[tuple[str, str], list[BackgroundMarker]] = {}
+        for sk in sorted(self.overview):
+            marker = self.overview[sk]
+            if (marker.kind, marker.layer) not in grouped and len(grouped) == limit:
+                break
+            grouped.setdefault((marker.kind, marker.layer), []).append(marker)
+        self._query("background", [k for ms in grouped.values() for m in ms for k in m.keys])
+        return [
+            BackgroundMarker(
+                layer,
+                frozenset().union(*(m.partitions for m in ms)),
+                tuple(k for m in ms for k in m.keys),
+                kind,
+            )
+            for (kind, layer), ms in grouped.items()
+        ]
 
     def clear_background(self, marker: BackgroundMarker) -> None:
-        sk = f"{marker.kind}#{marker.layer}"
-        current = self.overview.get(sk)
-        if current is None or current.seq != marker.seq:
-            self.meter.failed("bg-clear")
-            return
-        del self.overview[sk]
-        self._delete("bg-clear", "background", sk)
+        for sk in marker.keys:
+            self.overview.pop(sk, None)
+            self._delete("bg-clear", "background", sk)  # BatchWriteItem, unconditional
 
     # --- coordination --------------------------------------------------------------------
     def acquire(self, name: str, ttl_s: float, owner: str) -> bool:

@@ -70,6 +70,10 @@ def store_many(
     stored = reports.store_many(list(zip(batch, partitions, strict=True)))
     marks: dict[str, set[str]] = {}
     acked: dict[str, list[int]] = {}
+    # What each mark carries of its reports: exactly what was stored, or nothing (None) where
+    # a report was not written from this message (a keyed id seen before: the first body wins,
+    # and the run reads the partition afresh).
+    carried: dict[str, list[StoredPoint] | None] = {}
     for report, partition, new in zip(batch, partitions, stored, strict=True):
         # Marked even for a duplicate: the first delivery may have died before its mark.
         marks.setdefault(partition, set()).update(
@@ -77,8 +81,17 @@ def store_many(
         )
         if new:
             acked.setdefault(partition, []).append(int(report.received_at.timestamp() * 10))
+            points = carried.setdefault(partition, [])
+            if points is not None:
+                points.append(
+                    StoredPoint(
+                        report.lon, report.lat, report.category, report.occurred_at, report.id
+                    )
+                )
+        else:
+            carried[partition] = None
     # After the reports: a run that sees a mark must find its reports.
-    grids.mark_dirty_many(marks, acked)
+    grids.mark_dirty_many(marks, acked, {p: v for p, v in carried.items() if v is not None})
     return [IngestResult(s, p) for s, p in zip(stored, partitions, strict=True)]
 
 
@@ -258,7 +271,7 @@ def _first(layer: str) -> bool:
 def _primary(marker: Marker) -> Marker:
     """The layers a run does first: what the map and the API open on."""
     first = frozenset(layer for layer in marker.layers if _first(layer))
-    return Marker(marker.partition, first, marker.keys, marker.acked)
+    return Marker(marker.partition, first, marker.keys, marker.acked, marker.points)
 
 
 def _background(

@@ -193,20 +193,29 @@ class Recomputer:
         Planned first, so every partition is queried once and every tile is read in one
         batch; then computed in memory; then the changed tiles are written in batches.
 
-        `seen` holds what this run has read so far. The marked partitions are queried afresh
-        (their marks were just read); their neighbours come from `seen` when an earlier chunk
-        read them. A neighbour's report stored since then has a mark of its own, read after
-        this chunk's, and that mark's step queries it afresh and rewrites every cell it
-        reaches (the step's valid region is its block grown by the reach), so nothing is
-        missed. Under load a run goes round the same few hundred partitions, and re-reading
-        every neighbour for every chunk was most of its queries.
+        `seen` holds what this run has read so far. A marked partition that an earlier chunk
+        read gains the reports its marks carry (by id: a report stored after its mark was read
+        may be in the read already); one whose marks do not carry them is queried afresh.
+        Every report stored after a partition's read has a mark, written after the report, that
+        this run reads later or that the next run finds. The neighbours come from `seen` as
+        they are: a neighbour's report stored since its read has a mark of its own, read after
+        this chunk's, and that mark's step rewrites every cell it reaches (the step's valid
+        region is its block grown by the reach), so nothing is missed. Under load a run goes
+        round the same hundred or so partitions, and re-reading them for every chunk was most
+        of its calls (bench/freshness.py).
         """
         by_layer: dict[str, set[str]] = {}
         for marker in markers:
             for layer in marker.layers:
                 by_layer.setdefault(layer, set()).add(marker.partition)
-        marked = {marker.partition for marker in markers}
-        points = {k: v for k, v in (seen or {}).items() if k not in marked}
+        carried = {marker.partition: marker.points for marker in markers}
+        points = {}
+        for key, known in (seen or {}).items():
+            if key not in carried:
+                points[key] = known
+            elif (new := carried[key]) is not None:
+                ids = {p.id for p in known}
+                points[key] = known + [p for p in new if p.id not in ids]
         written = self.run_layers(by_layer, now, computed_at, zooms, points)
         if seen is not None:
             seen.update(points)

@@ -17,7 +17,14 @@ from shared.provision import provision
 from shared.pyramid import Recomputer, all_layers
 from shared.report import Report, report_id
 from shared.settings import Settings
-from shared.storage import GridRepository, Marker, ReportRepository, grid_key, partition_key
+from shared.storage import (
+    GridRepository,
+    Marker,
+    ReportRepository,
+    StoredPoint,
+    grid_key,
+    partition_key,
+)
 from shared.tiles import TILE, Pyramid, cell_ground_m, lonlat_to_world, tile_bounds, world_to_lonlat
 from web.grids import BlobCache, GridReader
 
@@ -400,6 +407,20 @@ def test_a_run_writes_each_background_mark_once_however_often_it_goes_round(
     assert len(waiting[("fine", "theft|all")]) == 2  # both partitions wait, once each
 
 
+def test_background_marks_added_while_a_pass_works_stay_for_the_next_pass(world: World) -> None:
+    grids = world.grids
+    grids.mark_background({"all|all": {"a"}, "theft|all": {"b"}}, "overview")
+    grids.mark_background({"all|all": {"c"}}, "overview")
+    first, second = grids.background_markers()
+    assert (first.layer, first.partitions, len(first.keys)) == ("all|all", {"a", "c"}, 2)
+    assert (second.layer, second.partitions) == ("theft|all", {"b"})
+    assert [m.layer for m in grids.background_markers(limit=1)] == ["all|all"]
+    grids.mark_background({"all|all": {"a"}}, "overview")  # while the pass recomputes `first`
+    grids.clear_background(first)
+    left = [(m.kind, m.layer, m.partitions) for m in grids.background_markers()]
+    assert left == [("overview", "all|all", {"a"}), ("overview", "theft|all", {"b"})]
+
+
 def test_store_many_writes_each_id_once_and_completes_a_half_stored_report(world: World) -> None:
     def report(rid: str, lat: float) -> Report:
         return Report(rid, lat, 7.0, "theft", "", NOW, NOW)
@@ -465,7 +486,7 @@ def test_one_trigger_waits_for_a_held_lease_and_a_run_frees_its_place(world: Wor
     assert not ingest.wait_for_lease(world.grids, "a", 60)
 
 
-def test_a_run_reads_each_neighbour_once_and_still_shows_what_it_gained_meanwhile(
+def test_a_run_reads_each_partition_once_and_still_shows_what_it_gained_meanwhile(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
@@ -495,10 +516,10 @@ def test_a_run_reads_each_neighbour_once_and_still_shows_what_it_gained_meanwhil
 
     monkeypatch.setattr(world.recomputer, "run", under_load)
     assert world.recompute().markers == 4  # three partitions, then the first one again
-    # A neighbour is read once a run, a marked partition afresh for its own chunk: the first
-    # chunk read all three, each later chunk only its own (the first one's second mark).
-    assert {p: queried.count(p) for p in keys} == {p: 2 for p in keys}
-    assert all(queried.count(p) == 1 for p in set(queried) - set(keys))
+    # Each partition is read once a run: the first chunk read all three, and the first one's
+    # second mark carried its report.
+    assert {p: queried.count(p) for p in set(queried)} == {p: 1 for p in set(queried)}
+    assert set(keys) <= set(queried)
     # The tiles are those of a run that reads everything afresh: the fourth report counts.
     tiles = _tiles(world, lons)
     stored = {k: v[0] for k, v in world.grids.get_many(tiles).items()}
@@ -508,6 +529,47 @@ def test_a_run_reads_each_neighbour_once_and_still_shows_what_it_gained_meanwhil
         world.grids.mark_dirty(key, ["all|all"])
     world.recompute()
     assert {k: v[0] for k, v in world.grids.get_many(tiles).items()} == stored
+
+
+def test_a_report_both_read_and_carried_counts_once_and_a_bare_mark_reads_afresh(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    pz = world.pyramid.partition_zoom
+    width = 360.0 / (1 << pz)
+    lons = [10.0 + width * (i + 0.5) for i in range(2)]  # partitions A and B, side by side
+    a, b = (partition_key(pz, *world.pyramid.partition_of(lon, 51.5)) for lon in lons)
+    for lon in lons:
+        world.add(51.5, lon)
+    # Stored, its mark not yet written (a store task between its two writes): chunk A's run
+    # reads it with B, then B's mark brings it again.
+    late = Report(str(uuid.uuid4()), 51.5001, lons[1], "harassment", "", NOW, NOW)
+    world.reports.store_many([(late, b)])
+    queried: list[str] = []
+    points_many = world.reports.points_many
+
+    def counted(partitions: list[str]) -> Any:
+        queried.extend(partitions)
+        return points_many(partitions)
+
+    monkeypatch.setattr(world.reports, "points_many", counted)
+    run = world.recomputer.run
+    chunks = iter(range(9))
+
+    def under_load(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
+        written = run(markers, *args, **kwargs)
+        if next(chunks) == 0:
+            point = StoredPoint(late.lon, late.lat, late.category, late.occurred_at, late.id)
+            world.grids.mark_dirty_many({b: {"all|all"}}, None, {b: [point]})
+            world.grids.mark_dirty(a, ["all|all"])  # a window roll: a mark without reports
+        return written
+
+    monkeypatch.setattr(world.recomputer, "run", under_load)
+    assert world.recompute().markers == 3  # A, B, then A again
+    assert queried.count(b) == 1 and queried.count(a) == 2
+    tiles = _tiles(world, lons)
+    stored = {k: v[0] for k, v in world.grids.get_many(tiles).items()}
+    assert sum(gridcodec.decode(stored[k]).sum() for k in tiles if k.startswith("c#")) == 3
 
 
 def _tiles(world: World, lons: list[float]) -> list[str]:
