@@ -20,6 +20,7 @@ once, which is what coalescing a burst of reports buys.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,7 +46,6 @@ from shared.tiles import (
     layer_key,
     lonlat_to_world,
     windows_containing,
-    world_to_lonlat,
 )
 
 APRON = 2
@@ -85,9 +85,10 @@ class Region:
         return self.r1 - self.r0, self.c1 - self.c0
 
     def centre_lat(self) -> float:
-        n = TILE << self.z
-        _, lat = world_to_lonlat(0.5, (self.r0 + self.r1) / 2 / n)
-        return float(lat)
+        # Scalar math, not world_to_lonlat's arrays: planning asks this thousands of times a
+        # run (0.34 s of 6 runs' 2.2 s of planning and computing in cProfile).
+        my = (self.r0 + self.r1) / 2 / (TILE << self.z)
+        return math.degrees(2 * math.atan(math.exp((0.5 - my) * 2 * math.pi)) - math.pi / 2)
 
     def parent(self) -> Region:
         return Region(self.z - 1, self.r0 // 2, self.c0 // 2, -(-self.r1 // 2), -(-self.c1 // 2))

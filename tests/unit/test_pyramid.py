@@ -424,6 +424,23 @@ def test_background_marks_added_while_a_pass_works_stay_for_the_next_pass(world:
     assert left == [("overview", "all|all", {"a"}), ("overview", "theft|all", {"b"})]
 
 
+def test_points_read_packed_and_items_stored_without_them_still_count(world: World) -> None:
+    when = datetime(2026, 11, 30, 21, 15, 30, 123456, tzinfo=UTC)
+    new = Report(str(uuid.uuid4()), 51.5, -0.1, "theft", "", when, NOW)
+    world.reports.store_many([(new, "14/1/1")])
+    expected = StoredPoint(-0.1, 51.5, "theft", when, new.id)
+    assert world.reports.points("14/1/1") == [expected]
+    # An item written before reports carried `pt`: the partition is read attribute by attribute.
+    old = str(uuid.uuid4())
+    item = {k: v for k, v in ReportRepository._item(new, "14/1/1").items() if k != "pt"}
+    item["sk"] = {"S": old}
+    world.reports._ddb.put_item(TableName=world.reports._table, Item=item)
+    got = sorted(world.reports.points("14/1/1"), key=lambda p: p.id)
+    assert got == sorted(
+        [expected, StoredPoint(-0.1, 51.5, "theft", when, old)], key=lambda p: p.id
+    )
+
+
 def test_store_many_writes_each_id_once_and_completes_a_half_stored_report(world: World) -> None:
     def report(rid: str, lat: float) -> Report:
         return Report(rid, lat, 7.0, "theft", "", NOW, NOW)
