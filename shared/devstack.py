@@ -290,7 +290,10 @@ class Stack:
         )
 
     def write_state(self, path: Path) -> None:
-        path.write_text(
+        """Written aside and renamed over: `safetyheatmap` reads it while `scale` rewrites it,
+        and a reader once met the file truncated but not yet written (an empty document)."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
             json.dumps(
                 {
                     "url": self.url,
@@ -302,6 +305,7 @@ class Stack:
                 indent=2,
             )
         )
+        tmp.replace(path)
 
 
 def _caught_signals(pid: int) -> int:
