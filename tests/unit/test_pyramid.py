@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -506,6 +506,36 @@ def test_one_trigger_waits_for_a_held_lease_and_a_run_frees_its_place(world: Wor
     assert not ingest.wait_for_lease(world.grids, "a", 60)
 
 
+def count_queries(world: World, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The partitions the recomputer reads from now on, in order (repeats kept)."""
+    queried: list[str] = []
+    points_many = world.reports.points_many
+
+    def counted(partitions: list[str]) -> Any:
+        queried.extend(partitions)
+        return points_many(partitions)
+
+    monkeypatch.setattr(world.reports, "points_many", counted)
+    return queried
+
+
+def after_first_chunk(
+    world: World, monkeypatch: pytest.MonkeyPatch, meanwhile: Callable[[], None]
+) -> Callable[..., int]:
+    """Make `meanwhile` happen once the run's first chunk is done; returns the unpatched run."""
+    run = world.recomputer.run
+    chunks = iter(range(1_000))
+
+    def under_load(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
+        written = run(markers, *args, **kwargs)
+        if next(chunks) == 0:
+            meanwhile()
+        return written
+
+    monkeypatch.setattr(world.recomputer, "run", under_load)
+    return run
+
+
 def test_a_run_reads_each_partition_once_and_still_shows_what_it_gained_meanwhile(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -517,24 +547,9 @@ def test_a_run_reads_each_partition_once_and_still_shows_what_it_gained_meanwhil
     for lon in lons:
         world.add(51.5, lon)
     assert sorted(m.partition for m in world.grids.dirty_markers()) == sorted(keys)
-    queried: list[str] = []
-    points_many = world.reports.points_many
-
-    def counted(partitions: list[str]) -> Any:
-        queried.extend(partitions)
-        return points_many(partitions)
-
-    monkeypatch.setattr(world.reports, "points_many", counted)
-    run = world.recomputer.run
-    chunks = iter(range(9))
-
-    def under_load(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
-        written = run(markers, *args, **kwargs)
-        if next(chunks) == 0:
-            world.add(51.5001, lons[0])  # the first partition gains a report once it is done
-        return written
-
-    monkeypatch.setattr(world.recomputer, "run", under_load)
+    queried = count_queries(world, monkeypatch)
+    # The first partition gains a report once it is done.
+    run = after_first_chunk(world, monkeypatch, lambda: world.add(51.5001, lons[0]))
     assert world.recompute().markers == 4  # three partitions, then the first one again
     # Each partition is read once a run: the first chunk read all three, and the first one's
     # second mark carried its report.
@@ -565,26 +580,14 @@ def test_a_report_both_read_and_carried_counts_once_and_a_bare_mark_reads_afresh
     # reads it with B, then B's mark brings it again.
     late = Report(str(uuid.uuid4()), 51.5001, lons[1], "harassment", "", NOW, NOW)
     world.reports.store_many([(late, b)])
-    queried: list[str] = []
-    points_many = world.reports.points_many
+    queried = count_queries(world, monkeypatch)
 
-    def counted(partitions: list[str]) -> Any:
-        queried.extend(partitions)
-        return points_many(partitions)
+    def meanwhile() -> None:
+        point = StoredPoint(late.lon, late.lat, late.category, late.occurred_at, late.id)
+        world.grids.mark_dirty_many({b: {"all|all"}}, None, {b: [point]})
+        world.grids.mark_dirty(a, ["all|all"])  # a window roll: a mark without reports
 
-    monkeypatch.setattr(world.reports, "points_many", counted)
-    run = world.recomputer.run
-    chunks = iter(range(9))
-
-    def under_load(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
-        written = run(markers, *args, **kwargs)
-        if next(chunks) == 0:
-            point = StoredPoint(late.lon, late.lat, late.category, late.occurred_at, late.id)
-            world.grids.mark_dirty_many({b: {"all|all"}}, None, {b: [point]})
-            world.grids.mark_dirty(a, ["all|all"])  # a window roll: a mark without reports
-        return written
-
-    monkeypatch.setattr(world.recomputer, "run", under_load)
+    after_first_chunk(world, monkeypatch, meanwhile)
     assert world.recompute().markers == 3  # A, B, then A again
     assert queried.count(b) == 1 and queried.count(a) == 2
     tiles = _tiles(world, lons)
