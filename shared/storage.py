@@ -45,8 +45,9 @@ class StoredPoint:
 
 
 _POINT = struct.Struct("<16sddqB")
-"""A point packed into a dirty mark: id (uuid bytes), lon, lat, occurred_at (microseconds since
-the epoch, exact), then the length of the category's UTF-8 name, which follows."""
+"""A report as a recompute reads it (a report item's `pt`, a dirty mark's `pts`): id (uuid
+bytes), lon, lat, occurred_at (microseconds since the epoch, exact), then the length of the
+category's UTF-8 name, which follows."""
 
 
 def pack_points(points: Iterable[StoredPoint]) -> bytes:
@@ -434,9 +435,11 @@ class GridRepository:
             keys.append(sk)
             acked.extend(int(v["N"]) for v in item.get("acked", {}).get("L", []))
             known = carried.setdefault(partition, [])
-            if known is not None:
-                blob = item.get("pts", {}).get("B")
-                carried[partition] = None if blob is None else [*known, *unpack_points(blob)]
+            blob = item.get("pts", {}).get("B")
+            if blob is None:
+                carried[partition] = None  # one mark without its reports: read afresh
+            elif known is not None:
+                known.extend(unpack_points(blob))
         return [
             Marker(
                 partition, frozenset(layers), tuple(keys), tuple(acked), _tuple(carried[partition])
