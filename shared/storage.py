@@ -145,7 +145,12 @@ class ReportRepository:
         "stored" is then an over-count of what is in fact one report. Cheaper than a
         transaction per report on DynamoDB, and far cheaper on the emulator.
         """
-        keyed = [i for i, (report, _) in enumerate(reports) if _keyed(report.id)]
+        # An id twice in one batch (a client's retry that joined the same batch): the first
+        # decides, the others are dropped like a retry with another body. Guarded together,
+        # both could pass (the emulator's conditional writes race between threads), and one
+        # batch write may not hold a key twice.
+        first = {report.id: i for i, (report, _) in reversed(list(enumerate(reports)))}
+        keyed = [i for i in sorted(first.values()) if _keyed(reports[i][0].id)]
         if len(keyed) <= 1:
             guarded = [self._guard(*reports[i]) for i in keyed]
         else:
@@ -153,7 +158,9 @@ class ReportRepository:
                 guarded = list(pool.map(lambda i: self._guard(*reports[i]), keyed))
         # Random ids need no guard: only a redelivery of the same message repeats one, and
         # writing the same item again changes nothing (the density counts it once).
-        states: list[bool | None] = [True] * len(reports)
+        states: list[bool | None] = [
+            True if first[r.id] == i else None for i, (r, _) in enumerate(reports)
+        ]
         for i, state in zip(keyed, guarded, strict=True):
             states[i] = state
         writes: list[dict[str, Any]] = []
