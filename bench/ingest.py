@@ -277,9 +277,7 @@ class MemoryReports(ReportRepository):
     def _keep(self, report: Report, partition: str, size: int) -> None:
         self.stored.add((partition, report.id))
         self.bytes_[partition] += size
-        self.partitions_.setdefault(partition, []).append(
-            StoredPoint(report.lon, report.lat, report.category, report.occurred_at, report.id)
-        )
+        self.partitions_.setdefault(partition, []).append(StoredPoint.of(report))
 
     def points(self, partition: str) -> list[StoredPoint]:
         found = self.partitions_.get(partition, [])

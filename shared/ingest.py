@@ -83,11 +83,7 @@ def store_many(
             acked.setdefault(partition, []).append(int(report.received_at.timestamp() * 10))
             points = carried.setdefault(partition, [])
             if points is not None:
-                points.append(
-                    StoredPoint(
-                        report.lon, report.lat, report.category, report.occurred_at, report.id
-                    )
-                )
+                points.append(StoredPoint.of(report))
         else:
             carried[partition] = None
     # After the reports: a run that sees a mark must find its reports.

@@ -43,6 +43,10 @@ class StoredPoint:
     occurred_at: datetime
     id: str = ""
 
+    @classmethod
+    def of(cls, report: Report) -> StoredPoint:
+        return cls(report.lon, report.lat, report.category, report.occurred_at, report.id)
+
 
 _POINT = struct.Struct("<16sddqB")
 """A report as a recompute reads it (a report item's `pt`, a dirty mark's `pts`): id (uuid
@@ -208,7 +212,6 @@ class ReportRepository:
 
     @staticmethod
     def _item(report: Report, partition: str) -> dict[str, Any]:
-        point = StoredPoint(report.lon, report.lat, report.category, report.occurred_at, report.id)
         item = {
             "pk": {"S": f"p#{partition}"},
             "sk": {"S": report.id},
@@ -220,7 +223,7 @@ class ReportRepository:
             # What a recompute reads, packed as the marks carry it: one attribute to read a
             # report by instead of five (a partition's Query costs the store and the client per
             # attribute value returned).
-            "pt": {"B": pack_points([point])},
+            "pt": {"B": pack_points([StoredPoint.of(report)])},
         }
         if report.description:
             item["description"] = {"S": report.description}
