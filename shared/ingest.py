@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from shared.categories import ALL, CATEGORY_IDS
 from shared.pyramid import Recomputer, layers_for
 from shared.report import Report
+from shared.runlog import PointCache
 from shared.storage import (
     FINE,
     OVERVIEW,
+    BackgroundMarker,
     GridRepository,
     Marker,
     ReportRepository,
@@ -145,6 +147,7 @@ def recompute(
     background_every_s: float = 0.0,
     clock: Callable[[], float] = time.time,
     waiter: bool = False,
+    cache: PointCache | None = None,
 ) -> RecomputeResult:
     """One run at a time (a lease), so two runs never interleave their tile writes.
 
@@ -160,11 +163,13 @@ def recompute(
     zooms, whose few coarse tiles each report in a region rewrites, at most every
     `background_every_s` seconds in any case. Under load that is most of a run's tiles, so
     the default map stays fresh within seconds, at a fraction of the writes.
+
+    With a `cache` (the worker process's, ``shared.runlog``) the run starts from what this
+    process read in its last run, brought up to date, instead of reading every partition again.
     """
     if not _take_lease(grids, owner, lease_s, waiter):
         return RecomputeResult(ran=False)
     started = time.monotonic()
-    deadline = started + budget_s
     result = RecomputeResult(ran=True)
     zc = recomputer.compute_zoom
     deferred = background_every_s > 0 and 0 <= overview_zoom < zc
@@ -172,11 +177,10 @@ def recompute(
     try:
         # Released before reading markers: a report marked after this schedules its own run.
         grids.release(SCHEDULED)
-        seen: dict[str, list[StoredPoint]] = {}
-        # Background marks this run has written: only this run's background pass, after the
-        # loop, clears them, so a partition going round again needs no second write (one
-        # UpdateItem per layer and chunk was a sixth of a busy run's time).
-        marked: dict[str, dict[str, set[str]]] = {OVERVIEW: {}, FINE: {}}
+        seen: dict[str, list[StoredPoint]] = {} if cache is None else cache.begin()
+        background = _BackgroundPass(
+            grids, recomputer, result, now, computed_at, overview_zoom, background_every_s, clock
+        )
         cursor = ""
         while True:
             # Round the key range, chunk after chunk, from where the last chunk stopped: under
@@ -190,53 +194,53 @@ def recompute(
             if not markers:
                 break
             cursor = markers[-1].partition
+            _forget_unknown(seen, markers)
             if deferred:
                 first = [m for m in (_primary(m) for m in markers) if m.layers]
                 result.tiles += recomputer.run(first, now, computed_at, fine, seen)
                 # Recorded before the marks go, so a crash between leaves extra work, never
                 # missing work.
-                by_layer = _by_layer(markers)
-                grids.mark_background(_unmarked(by_layer, marked[OVERVIEW]), OVERVIEW)
-                fine_layers = {k: v for k, v in by_layer.items() if not _first(k)}
-                grids.mark_background(_unmarked(fine_layers, marked[FINE]), FINE)
+                background.record(markers)
             else:
                 result.tiles += recomputer.run(markers, now, computed_at, None, seen)
+            if cache is not None:
+                cache.consumed(markers)  # before the marks go: other processes replay it
             grids.clear_markers(markers)
             result.markers += len(markers)
             grids.put_meta("last_computed_at", computed_at)
             if on_visible is not None:
                 # These reports now show on the map as it opens (every layer, without
                 # deferral; the first layers at the fine zooms, with it).
-                ticks: dict[int, int] = {}
-                for marker in markers:
-                    for tick in marker.acked:
-                        ticks[tick] = ticks.get(tick, 0) + 1
-                on_visible(ticks)
-            if time.monotonic() >= deadline:
+                on_visible(_ticks(markers))
+            elapsed = time.monotonic() - started
+            if elapsed >= budget_s:
                 result.more = grids.has_dirty()
                 break
+            if deferred:
+                background.between_chunks(seen, elapsed / budget_s)
         if deferred:
             # Under continuous load the loop ends on its budget with marks left (`more`); the
             # background pass still gets its slice when due, so it is never starved. Without
             # `more` the loop ended on finding no mark: the system is quiet.
-            quiet = not result.more
-            slice_end = time.monotonic() + BACKGROUND_SLICE_S
-            _background(
-                grids,
-                recomputer,
-                result,
-                now,
-                computed_at,
-                slice_end,
-                overview_zoom,
-                background_every_s,
-                quiet,
-                clock,
-                seen,
-            )
+            background.finish(seen, quiet=not result.more)
         return result
     finally:
         grids.release(LEASE, owner)
+
+
+def _forget_unknown(seen: dict[str, list[StoredPoint]], markers: list[Marker]) -> None:
+    """A partition whose marks do not carry their reports may lack some: read it afresh."""
+    for marker in markers:
+        if marker.points is None:
+            seen.pop(marker.partition, None)
+
+
+def _ticks(markers: list[Marker]) -> dict[int, int]:
+    ticks: dict[int, int] = {}
+    for marker in markers:
+        for tick in marker.acked:
+            ticks[tick] = ticks.get(tick, 0) + 1
+    return ticks
 
 
 def _take_lease(grids: GridRepository, owner: str, lease_s: float, waiter: bool) -> bool:
@@ -247,8 +251,15 @@ def _take_lease(grids: GridRepository, owner: str, lease_s: float, waiter: bool)
     return True
 
 
-BACKGROUND_SLICE_S = 1.0
-"""Longest stretch of one run spent on background work; runs for new reports go between."""
+BACKGROUND_SLICE_S = 2.0
+"""Background work a run does, at most, when load keeps it going to its budget; spread
+between its chunks in proportion to the time gone, where it all came after the last chunk: the
+run that followed waited for it, and the reports marked meanwhile with it (bench/freshness.py:
+the freshness tail)."""
+BACKGROUND_PIECE = 16
+"""Partitions of one layer recomputed in one go by the background pass, the rest re-marked:
+a city's ~90 partitions of a category layer took 1.7-2.6 s at once, as long a wait for the
+run's next chunk (bench/freshness.py)."""
 BACKGROUND_AT = "background_at"
 BACKGROUND_SCHEDULED = "background-scheduled"
 
@@ -270,52 +281,115 @@ def _primary(marker: Marker) -> Marker:
     return Marker(marker.partition, first, marker.keys, marker.acked, marker.points)
 
 
-def _background(
-    grids: GridRepository,
-    recomputer: Recomputer,
-    result: RecomputeResult,
-    now: datetime,
-    computed_at: str,
-    slice_end: float,
-    overview_zoom: int,
-    every_s: float,
-    quiet: bool,
-    clock: Callable[[], float],
-    seen: dict[str, list[StoredPoint]],
-) -> None:
-    """Category layers at fine zooms: at once when quiet, else on the cadence. Overview zooms:
-    on the cadence only — each pass rewrites the same few coarse tiles, so at a report every
-    few seconds one pass serves many reports (most of the DynamoDB write units saved)."""
-    markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
-    if not markers:
-        return
-    last = grids.get_meta(BACKGROUND_AT)
-    elapsed = clock() - float(last) if last else float("inf")
-    due = elapsed >= every_s
-    overview = range(0, overview_zoom + 1)
-    fine = range(overview_zoom + 1, recomputer.compute_zoom + 1)
-    waiting = False
-    while markers:
-        todo = [m for m in markers if due or (quiet and m.kind == FINE)]
-        waiting = waiting or len(todo) < len(markers)
-        for marker in todo:
-            if result.background_layers and time.monotonic() >= slice_end:
-                result.background_more = True  # the next run goes on where this one stopped
-                return
-            zooms = overview if marker.kind == OVERVIEW else fine
-            result.tiles += recomputer.run_layers(
-                {marker.layer: set(marker.partitions)}, now, computed_at, zooms, seen
-            )
-            grids.clear_background(marker)
-            result.background_layers += 1
-        if len(markers) < MARKERS_PER_CHUNK or not todo:
-            break
-        markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
-    if due:
-        grids.put_meta(BACKGROUND_AT, f"{clock():.3f}")
-        grids.release(BACKGROUND_SCHEDULED)
-    elif waiting:
-        result.background_in = every_s - elapsed
+class _BackgroundPass:
+    """One run's background work: category layers at fine zooms at once when quiet, else on
+    the cadence; overview zooms on the cadence only — each pass rewrites the same few coarse
+    tiles, so at a report every few seconds one pass serves many reports (most of the DynamoDB
+    write units saved). Its tiles are never the run's own (other layers, or coarser zooms,
+    derived from the counts the run has written), so it may go between the run's chunks."""
+
+    def __init__(
+        self,
+        grids: GridRepository,
+        recomputer: Recomputer,
+        result: RecomputeResult,
+        now: datetime,
+        computed_at: str,
+        overview_zoom: int,
+        every_s: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._grids = grids
+        self._recomputer = recomputer
+        self._result = result
+        self._now = now
+        self._computed_at = computed_at
+        self._overview = range(0, overview_zoom + 1)
+        self._fine = range(overview_zoom + 1, recomputer.compute_zoom + 1)
+        self._every_s = every_s
+        self._clock = clock
+        self._spent = 0.0
+        self._since: float | None = None  # seconds since the last pass, read when first needed
+        # Background marks this run has written and no pass has cleared since: a partition
+        # going round again needs no second write (one UpdateItem per layer and chunk was a
+        # sixth of a busy run's time).
+        self._marked: dict[str, dict[str, set[str]]] = {OVERVIEW: {}, FINE: {}}
+
+    def record(self, markers: list[Marker]) -> None:
+        by_layer = _by_layer(markers)
+        grids = self._grids
+        grids.mark_background(_unmarked(by_layer, self._marked[OVERVIEW]), OVERVIEW)
+        fine_layers = {k: v for k, v in by_layer.items() if not _first(k)}
+        grids.mark_background(_unmarked(fine_layers, self._marked[FINE]), FINE)
+
+    def between_chunks(self, seen: dict[str, list[StoredPoint]], share: float) -> None:
+        """A due pass, in the run's share of its slice so far: a layer at a time."""
+        allowed = BACKGROUND_SLICE_S * min(share, 1.0)
+        if self._spent < allowed and self._due():
+            self._work(seen, time.monotonic() + allowed - self._spent, quiet=False)
+
+    def finish(self, seen: dict[str, list[StoredPoint]], quiet: bool) -> None:
+        slice_end = time.monotonic() + max(0.0, BACKGROUND_SLICE_S - self._spent)
+        waiting = self._work(seen, slice_end, quiet)
+        if waiting and not self._due():
+            self._result.background_in = self._every_s - self._elapsed()
+
+    def _piece(self, marker: BackgroundMarker, seen: dict[str, list[StoredPoint]]) -> bool:
+        """Up to BACKGROUND_PIECE partitions of one layer; True if some are left (re-marked)."""
+        grids = self._grids
+        partitions = sorted(marker.partitions)
+        piece, rest = set(partitions[:BACKGROUND_PIECE]), set(partitions[BACKGROUND_PIECE:])
+        zooms = self._overview if marker.kind == OVERVIEW else self._fine
+        self._result.tiles += self._recomputer.run_layers(
+            {marker.layer: piece}, self._now, self._computed_at, zooms, seen
+        )
+        if rest:
+            grids.mark_background({marker.layer: rest}, marker.kind)  # before the old items go
+        grids.clear_background(marker)
+        # Cleared: a later chunk of this run marks these partitions again.
+        self._marked[marker.kind].get(marker.layer, set()).difference_update(piece)
+        self._result.background_layers += 1
+        return bool(rest)
+
+    def _elapsed(self) -> float:
+        if self._since is None:
+            last = self._grids.get_meta(BACKGROUND_AT)
+            self._since = self._clock() - float(last) if last else float("inf")
+        return self._since
+
+    def _due(self) -> bool:
+        return self._elapsed() >= self._every_s
+
+    def _work(self, seen: dict[str, list[StoredPoint]], slice_end: float, quiet: bool) -> bool:
+        """Layers until the slice ends (one at least); True if some wait for the cadence."""
+        result, grids = self._result, self._grids
+        started = time.monotonic()
+        due = self._due()
+        waiting = False
+        try:
+            markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
+            if not markers:
+                return False  # nothing waits: the cadence keeps its time for the next marks
+            while markers:
+                todo = [m for m in markers if due or (quiet and m.kind == FINE)]
+                waiting = waiting or len(todo) < len(markers)
+                cut = False
+                for marker in todo:
+                    if result.background_layers and time.monotonic() >= slice_end:
+                        result.background_more = True  # the next run goes on from here
+                        return waiting
+                    cut = self._piece(marker, seen) or cut
+                if not todo or (len(markers) < MARKERS_PER_CHUNK and not cut):
+                    break
+                markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
+            result.background_more = False
+            if due:
+                grids.put_meta(BACKGROUND_AT, f"{self._clock():.3f}")
+                grids.release(BACKGROUND_SCHEDULED)
+                self._since = 0.0
+            return waiting
+        finally:
+            self._spent += time.monotonic() - started
 
 
 def _unmarked(by_layer: dict[str, set[str]], marked: dict[str, set[str]]) -> dict[str, set[str]]:

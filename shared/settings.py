@@ -85,6 +85,11 @@ class Settings:
     recompute_delay: float = _setting(
         0.3, "Seconds a recompute waits so that a burst of reports coalesces."
     )
+    point_cache_reports: int = _setting(
+        200_000,
+        "Reports a worker process keeps in memory from one recompute run to its next (~250 "
+        "bytes each), so a run does not read every partition again; 0 keeps none.",
+    )
     overview_zoom: int = _setting(
         8,
         "Zooms up to this one (regions, countries) are overviews: under load they are refreshed "

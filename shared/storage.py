@@ -32,7 +32,7 @@ _BATCH_WRITE = 25
 _PARALLEL = 8
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredPoint:
     """What density needs of a report: never the description. The id tells a report that a
     run has read from one that a later mark brings (``Recomputer.run``)."""
@@ -186,7 +186,7 @@ class ReportRepository:
                 if not _conditional_failed(exc):
                     raise
         writes.extend({"pk": {"S": f"day#{d}"}, "sk": {"S": p}} for d, p in sorted(days))
-        _write_all(self._ddb, self._table, [{"PutRequest": {"Item": item}} for item in writes])
+        write_all(self._ddb, self._table, [{"PutRequest": {"Item": item}} for item in writes])
         return [state is True for state in states]
 
     def _guard(self, report: Report, partition: str) -> bool | None:
@@ -366,7 +366,7 @@ class GridRepository:
             }
             for key, blob in blobs.items()
         ]
-        _write_all(self._ddb, self._table, requests)
+        write_all(self._ddb, self._table, requests)
 
     # --- dirty markers ---------------------------------------------------------------------
     def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:
@@ -401,7 +401,7 @@ class GridRepository:
                 item["pts"] = {"B": pack_points(carried)}
             items.append(item)
         requests = [{"PutRequest": {"Item": item}} for item in items]
-        _write_all(self._ddb, self._table, requests)
+        write_all(self._ddb, self._table, requests)
 
     def has_dirty(self) -> bool:
         """Whether any mark waits: one item read, where `dirty_markers` reads a page of them
@@ -464,7 +464,7 @@ class GridRepository:
             for marker in markers
             for key in marker.keys
         ]
-        _write_all(self._ddb, self._table, requests)
+        write_all(self._ddb, self._table, requests)
 
     # --- background markers ------------------------------------------------------------------
     def mark_background(self, by_layer: dict[str, set[str]], kind: str) -> None:
@@ -487,7 +487,7 @@ class GridRepository:
             for layer, partitions in sorted(by_layer.items())
             if partitions
         ]
-        _write_all(self._ddb, self._table, items)
+        write_all(self._ddb, self._table, items)
 
     def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
         """Up to `limit` (kind, layer) pairs, each with the union of its items' partitions; a
@@ -518,7 +518,7 @@ class GridRepository:
             {"DeleteRequest": {"Key": {"pk": {"S": "background"}, "sk": {"S": key}}}}
             for key in marker.keys
         ]
-        _write_all(self._ddb, self._table, requests)
+        write_all(self._ddb, self._table, requests)
 
     # --- coordination ----------------------------------------------------------------------
     def acquire(self, name: str, ttl_s: float, owner: str, renew: bool = False) -> bool:
@@ -589,7 +589,7 @@ def _keyed(report_id: str) -> bool:
     return uuid.UUID(report_id).version == 5
 
 
-def _write_all(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+def write_all(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
     chunks = [requests[i : i + _BATCH_WRITE] for i in range(0, len(requests), _BATCH_WRITE)]
     list(_parallel(lambda chunk: _batch_write(ddb, table, chunk), chunks))
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from shared import aws
 from shared.pyramid import Recomputer
+from shared.runlog import PointCache, RunLog
 from shared.settings import Settings
 from shared.status import FreshnessLog
 from shared.storage import GridRepository, ReportRepository
@@ -23,6 +24,8 @@ class Services:
     pyramid: Pyramid
     recomputer: Recomputer
     freshness: FreshnessLog
+    cache: PointCache
+    """This process's reads, kept from one recompute run to its next (``shared.runlog``)."""
 
 
 def build_services(settings: Settings) -> Services:
@@ -36,4 +39,5 @@ def build_services(settings: Settings) -> Services:
         pyramid=pyramid,
         recomputer=Recomputer(reports, grids, pyramid, settings.privacy_min_reports),
         freshness=FreshnessLog(ddb, settings.grids_table),
+        cache=PointCache(RunLog(ddb, settings.grids_table), settings.point_cache_reports),
     )

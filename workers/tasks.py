@@ -170,11 +170,14 @@ class Runner:
                 lease_s=self.settings.task_time_limit + 5,
                 now=datetime.now(UTC),
                 computed_at=utc_now_iso(),
-                budget_s=self.settings.task_soft_time_limit / 3,
+                # Two thirds of the soft limit: the last chunk and the background slice fit in
+                # the rest. Each run's end is a pause for the reports (bench/freshness.py).
+                budget_s=self.settings.task_soft_time_limit * 2 / 3,
                 on_visible=visible,
                 overview_zoom=self.settings.overview_zoom,
                 background_every_s=self.settings.background_refresh_s,
                 waiter=bool(task.request.retries),
+                cache=s.cache,
             )
             # Another run holds the lease: a run must still start after it, and one waiting
             # trigger is enough (ingest.wait_for_lease); the others are done.

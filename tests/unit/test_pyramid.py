@@ -338,6 +338,22 @@ def test_background_pass_is_sliced_by_layer_and_resumes(
     assert full_run_writes(world) == 0
 
 
+def test_a_layer_of_many_partitions_goes_in_pieces_the_rest_marked_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 0.0)
+    monkeypatch.setattr(ingest, "BACKGROUND_PIECE", 1)
+    world.add(-5.0, 20.0, category="theft")
+    world.add(5.0, 20.0, category="theft")  # another partition
+    runs = [deferred(world, Clock())]
+    while runs[-1].background_more:
+        assert {len(m.partitions) for m in world.grids.background_markers(100)} <= {1, 2}
+        runs.append(deferred(world, Clock()))
+    assert [r.background_layers for r in runs] == [1] * 28  # the 14 layers of above, twice
+    assert world.grids.background_markers() == []
+    assert full_run_writes(world) == 0
+
+
 def test_a_run_goes_round_the_marks_instead_of_serving_the_first_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -601,3 +617,43 @@ def _tiles(world: World, lons: list[float]) -> list[str]:
     mx, my = lonlat_to_world(np.array(lons), np.full(len(lons), 51.5))
     xys = {(int(x * (1 << zc)), int(y * (1 << zc))) for x, y in zip(mx, my, strict=True)}
     return [grid_key(kind, "all|all", zc, *xy) for kind in "cd" for xy in sorted(xys)]
+
+
+def test_a_due_background_pass_goes_between_the_chunks_of_a_busy_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not all after the last chunk: the run that follows and its reports waited for it."""
+    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 600.0)
+    pz = world.pyramid.partition_zoom
+    lat_of = {partition_key(pz, *world.pyramid.partition_of(10.0, lat)): lat for lat in (10, 20)}
+    for lat in lat_of.values():
+        world.add(lat, 10.0, category="theft")
+    first, second = (m.partition for m in world.grids.dirty_markers())
+    events: list[str] = []
+    run, clear = world.recomputer.run, world.grids.clear_background
+    again = iter([True])
+
+    def chunk(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
+        events.append("chunk")
+        if markers[0].partition == second and next(again, False):
+            world.add(lat_of[first] + 0.0001, 10.0, category="theft")  # the first, once more
+        return run(markers, *args, **kwargs)
+
+    def cleared(marker: Any) -> None:
+        events.append("background")
+        clear(marker)
+
+    monkeypatch.setattr(world.recomputer, "run", chunk)
+    monkeypatch.setattr(world.grids, "clear_background", cleared)
+    result = deferred(world, Clock())
+    assert result.markers == 3 and not result.more
+    # The pass was due: it ran after the first chunk, before the second.
+    assert events[:2] == ["chunk", "background"] and events.count("chunk") == 3
+    # The pass cleared the first partition's marks, so the third chunk (the first partition
+    # again) marked it anew. The overview waits for the cadence; the category layers went at
+    # once, the run being quiet.
+    waiting = {(m.kind, m.layer): m.partitions for m in world.grids.background_markers(100)}
+    assert waiting[("overview", "all|all")] == {first, second}
+    assert ("fine", "theft|all") not in waiting
+    assert result.background_in == pytest.approx(60.0)
