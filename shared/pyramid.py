@@ -20,6 +20,7 @@ once, which is what coalescing a burst of reports buys.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -250,13 +251,16 @@ class Recomputer:
         points.update(self._reports.points_many(sorted(needed - points.keys())))
         cache = TileCache(self._grids)
         cache.prefetch(key for layer, plan in plans.items() for key in self._keys(layer, plan))
+        # Layers often hold the very same reports in a step (the 30-day and all-time layers of
+        # a city whose reports are all recent): their smoothing is done once, by content.
+        memo: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         for layer, plan in plans.items():
             for level in plan:
                 if level[0].block.z == zc:
                     for step in level:
-                        self._compute_fine(cache, points, layer, step, now)
+                        self._compute_fine(cache, points, layer, step, now, memo)
                 else:
-                    self._compute_coarse(cache, layer, level)
+                    self._compute_coarse(cache, layer, level, memo)
         return cache.flush(computed_at)
 
     # --- planning ----------------------------------------------------------------------------
@@ -335,6 +339,7 @@ class Recomputer:
         layer: str,
         step: Step,
         now: datetime,
+        memo: dict[bytes, tuple[np.ndarray, np.ndarray]],
     ) -> None:
         """Compute zoom: linear binning of the reports themselves, for accuracy."""
         zc = step.block.z
@@ -343,17 +348,27 @@ class Recomputer:
         mx, my = lonlat_to_world(lon, lat)
         u = mx * n - step.source.c0
         v = my * n - step.source.r0
-        cell_km2 = (cell_ground_m(zc, step.block.centre_lat()) / 1000.0) ** 2
-        values = density.density(u, v, step.source.shape, step.sigma, cell_km2)
-        counts = density.simple_bin(u, v, step.source.shape)
-        values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
+        key = _digest("fine", step, u, v)
+        if key not in memo:
+            cell_km2 = (cell_ground_m(zc, step.block.centre_lat()) / 1000.0) ** 2
+            values = density.density(u, v, step.source.shape, step.sigma, cell_km2)
+            counts = density.simple_bin(u, v, step.source.shape)
+            values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
+            memo[key] = (values, counts)
+        values, counts = memo[key]
         r, b = step.reach, 2 * step.reach
         h, w = step.valid.shape
         self._write(cache, "d", layer, step.valid, values[r : r + h, r : r + w])
         bh, bw = step.block.shape
         self._write(cache, "c", layer, step.block, counts[b : b + bh, b : b + bw])
 
-    def _compute_coarse(self, cache: TileCache, layer: str, level: list[Step]) -> None:
+    def _compute_coarse(
+        self,
+        cache: TileCache,
+        layer: str,
+        level: list[Step],
+        memo: dict[bytes, tuple[np.ndarray, np.ndarray]],
+    ) -> None:
         """Coarser zooms: counts are sums of the four children, smoothed at this zoom's sigma."""
         for step in level:
             region = step.block.clip()
@@ -363,9 +378,13 @@ class Recomputer:
             self._write(cache, "c", layer, region, counts)
         for step in level:
             counts = self._read(cache, "c", layer, step.source)
-            cell_km2 = (cell_ground_m(step.block.z, step.block.centre_lat()) / 1000.0) ** 2
-            values = density.smooth(counts.astype(np.float64), step.sigma) / cell_km2
-            values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
+            key = _digest("coarse", step, counts)
+            if key not in memo:
+                cell_km2 = (cell_ground_m(step.block.z, step.block.centre_lat()) / 1000.0) ** 2
+                values = density.smooth(counts.astype(np.float64), step.sigma) / cell_km2
+                values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
+                memo[key] = (values, counts)
+            values = memo[key][0]
             r = step.reach
             h, w = step.valid.shape
             self._write(cache, "d", layer, step.valid, values[r : r + h, r : r + w])
@@ -434,3 +453,12 @@ class Recomputer:
             tile[t] = grid[g]
         else:
             grid[g] = tile[t]
+
+
+def _digest(kind: str, step: Step, *arrays: np.ndarray) -> bytes:
+    """What a step's result depends on besides the settings: equal digests, equal results."""
+    h = hashlib.blake2b(f"{kind}{step!r}".encode(), digest_size=16)
+    for array in arrays:
+        h.update(repr((array.dtype.str, array.shape)).encode())
+        h.update(np.ascontiguousarray(array).tobytes())
+    return h.digest()

@@ -657,3 +657,31 @@ def test_a_due_background_pass_goes_between_the_chunks_of_a_busy_run(
     assert waiting[("overview", "all|all")] == {first, second}
     assert ("fine", "theft|all") not in waiting
     assert result.background_in == pytest.approx(60.0)
+
+
+def test_layers_holding_the_same_reports_in_a_step_are_smoothed_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = density.density
+
+    def counted(u: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(len(u))
+        return real(u, *args, **kwargs)
+
+    monkeypatch.setattr(density, "density", counted)
+    world.add(51.5, -0.1)
+    world.add(51.5001, -0.1)  # both recent harassment: every layer holds the same two
+    world.recompute()
+    assert calls == [2]
+    zc = world.pyramid.compute_zoom
+    assert total(world, zc, 51.5, -0.1, "all|30d") == total(world, zc, 51.5, -0.1) == 2
+    world.add(51.5002, -0.1, category="theft", occurred_at=NOW - timedelta(days=40))
+    calls.clear()
+    world.recompute()
+    # The old report marks only the layers it is in: `all` within 365 days and all time (the
+    # same three reports) and theft's (the same one).
+    assert sorted(calls) == [1, 3]
+    assert total(world, zc, 51.5, -0.1, "all|30d") == 2
+    assert total(world, zc, 51.5, -0.1, "all|all") == 3
+    assert full_run_writes(world) == 0
