@@ -7,7 +7,8 @@ heatmap/get there (zoom 11) every 100 ms until the area shows density: its lag i
 third 202 to the first answer that shows it, as a client sees it (including the web's grid
 cache); after 2.5 s it polls every 500 ms (see POLL_FAST_S). Prints p50/p95/max of the
 probes, the queue depth at the end (did the worker keep up?), and the worker-side figure of the
-status endpoint (every report's lag, from its histogram).
+status endpoint (every report's lag, from its histogram), and how long after the load the
+layers that trail under load (categories, overview zooms) took to catch up.
 
     .venv/bin/python bench/freshness.py [--rate 100] [--duration 60] [--workers 1]
         [--area south,west,height,width]   (where the background reports fall; default: a
@@ -24,6 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from benchlib import API, load, post_cluster, shows, start_stack, wrk
+
+from shared import aws
+from shared.devstack import Stack
+from shared.storage import GridRepository
 
 POLL_FAST_S, FAST_FOR_S, POLL_SLOW_S = 0.1, 2.5, 0.5
 """A probe polls every 100 ms while its lag could still meet the 2 s target, then every 500
@@ -46,6 +51,18 @@ def probe(url: str, j: int, timeout: float = 60.0) -> float | None:
         if shows(http, url, lat0, lon0, zoom=11):
             return time.perf_counter() - acked
         time.sleep(POLL_FAST_S if elapsed < FAST_FOR_S else POLL_SLOW_S)
+    return None
+
+
+def catch_up(stack: Stack, load_end: float, timeout: float = 600.0) -> float | None:
+    """Seconds from the end of the load until no dirty or background mark is left: when the
+    categories and the overview zooms, which trail under load, have caught up."""
+    settings = stack.settings()
+    grids = GridRepository(aws.client(settings, "dynamodb"), settings.grids_table)
+    while time.perf_counter() - load_end < timeout:
+        if not grids.has_dirty() and not grids.background_markers(limit=1):
+            return time.perf_counter() - load_end
+        time.sleep(0.5)
     return None
 
 
@@ -87,8 +104,10 @@ def main() -> None:
                 futures.append(pool.submit(probe, stack.url, j))
                 time.sleep(1.0)
             gen.join()
+            load_end = time.perf_counter()
             lags = [f.result() for f in futures]
         status = requests.get(f"{stack.url}{API}/status", timeout=10).json()
+        caught_up = catch_up(stack, load_end)
     finally:
         stack.stop()
     seen = [lag for lag in lags if lag is not None]
@@ -112,6 +131,10 @@ def main() -> None:
         f"status endpoint (worker-side, {fresh['reports']} reports, last "
         f"{fresh['window_minutes']} min): p50 {secs(fresh['p50_ms'])}, "
         f"p95 {secs(fresh['p95_ms'])}; queue at the end: {status['queue']}"
+    )
+    print(
+        "every layer and zoom caught up "
+        + ("(not within 600 s)" if caught_up is None else f"{caught_up:.0f} s after the load ended")
     )
     print(f"load average at end: {load()}")
 
