@@ -60,7 +60,7 @@ def catch_up(stack: Stack, load_end: float, timeout: float = 600.0) -> float | N
     settings = stack.settings()
     grids = GridRepository(aws.client(settings, "dynamodb"), settings.grids_table)
     while time.perf_counter() - load_end < timeout:
-        if not grids.has_dirty() and not grids.background_markers(limit=1):
+        if not grids.has_dirty() and not grids.background_markers(1, page=1):
             return time.perf_counter() - load_end
         time.sleep(0.5)
     return None

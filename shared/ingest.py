@@ -260,6 +260,10 @@ BACKGROUND_PIECE = 16
 """Partitions of one layer recomputed in one go by the background pass, the rest re-marked:
 a city's ~90 partitions of a category layer took 1.7-2.6 s at once, as long a wait for the
 run's next chunk (bench/freshness.py)."""
+BACKGROUND_PAGE = 100
+"""Background mark items read at a time: enough for a slice's pieces. Under sustained load the
+items pile up (every run marks each layer anew, a layer is visited every few minutes), and
+reading the first thousand for every piece made a 120 s benchmark slow down as it went."""
 BACKGROUND_AT = "background_at"
 BACKGROUND_SCHEDULED = "background-scheduled"
 
@@ -367,21 +371,20 @@ class _BackgroundPass:
         due = self._due()
         waiting = False
         try:
-            markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
+            markers = grids.background_markers(MARKERS_PER_CHUNK, BACKGROUND_PAGE)
             if not markers:
                 return False  # nothing waits: the cadence keeps its time for the next marks
             while markers:
                 todo = [m for m in markers if due or (quiet and m.kind == FINE)]
                 waiting = waiting or len(todo) < len(markers)
-                cut = False
                 for marker in todo:
                     if result.background_layers and time.monotonic() >= slice_end:
                         result.background_more = True  # the next run goes on from here
                         return waiting
-                    cut = self._piece(marker, seen) or cut
-                if not todo or (len(markers) < MARKERS_PER_CHUNK and not cut):
+                    self._piece(marker, seen)
+                if not todo:
                     break
-                markers = grids.background_markers(limit=MARKERS_PER_CHUNK)
+                markers = grids.background_markers(MARKERS_PER_CHUNK, BACKGROUND_PAGE)
             result.background_more = False
             if due:
                 grids.put_meta(BACKGROUND_AT, f"{self._clock():.3f}")

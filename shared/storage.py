@@ -489,17 +489,19 @@ class GridRepository:
         ]
         write_all(self._ddb, self._table, items)
 
-    def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
-        """Up to `limit` (kind, layer) pairs, each with the union of its items' partitions; a
-        pair cut by the page is simply done again for its remaining items."""
-        page = self._ddb.query(
+    def background_markers(self, limit: int = 100, page: int = MARK_PAGE) -> list[BackgroundMarker]:
+        """Up to `limit` (kind, layer) pairs from the first `page` items, each with the union of
+        its items' partitions; a pair cut by the page is simply done again for its remaining
+        items. A small page for a piece of work: under sustained load the items pile up (each
+        run marks each layer anew) and the emulator's cost is per item returned."""
+        found = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": "background"}},
-            Limit=MARK_PAGE,
+            Limit=page,
         )
         grouped: dict[tuple[str, str], tuple[set[str], list[str]]] = {}
-        for item in page["Items"]:
+        for item in found["Items"]:
             sk = item["sk"]["S"]
             kind, layer = sk.split("#", 2)[:2]  # also the `kind#layer` items of old versions
             if (kind, layer) not in grouped and len(grouped) == limit:

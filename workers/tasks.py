@@ -228,7 +228,7 @@ class Runner:
             s.grids.release(ingest.SCHEDULED)
             s.grids.release(ingest.BACKGROUND_SCHEDULED)
             s.grids.release(ingest.WAITING)  # a waiter that died would turn triggers away
-            if s.grids.has_dirty() or s.grids.background_markers(limit=1):
+            if s.grids.has_dirty() or s.grids.background_markers(1, page=1):
                 ingest.schedule_recompute(s.grids, self.send_recompute, "worker-start", 60.0)
                 log.info("work waiting at start; recompute scheduled", extra={"task": RECOMPUTE})
         except TRANSIENT as exc:
@@ -253,7 +253,7 @@ class Runner:
         try:
             marked = ingest.roll_windows(s.reports, s.grids, datetime.now(UTC))
             # Also when a trigger was lost (its message in the DLQ): work waits, none scheduled.
-            if marked or s.grids.has_dirty() or s.grids.background_markers(limit=1):
+            if marked or s.grids.has_dirty() or s.grids.background_markers(1, page=1):
                 ingest.schedule_recompute(s.grids, self.send_recompute, task.request.id or "", 60.0)
         except TRANSIENT as exc:
             self.retry_or_reject(task, exc)
