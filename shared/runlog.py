@@ -25,7 +25,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from shared.storage import Marker, StoredPoint, pack_points, unpack_points, write_all
+from shared.storage import (
+    Marker,
+    StoredPoint,
+    pack_points,
+    query_all,
+    unpack_points,
+    write_all,
+)
 
 RUN_SEQ = "run-seq"
 LOG_PK = "runlog"
@@ -105,12 +112,7 @@ class RunLog:
         }
         if keys:
             kwargs["ProjectionExpression"] = "sk"
-        while True:
-            page = self._ddb.query(**kwargs)
-            yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        yield from query_all(self._ddb, kwargs)
 
 
 def _sk(run: int, chunk: int) -> str:

@@ -311,12 +311,7 @@ class ReportRepository:
             # A run that has read a mark must find the reports written before it.
             "ConsistentRead": True,
         }
-        while True:
-            page = self._ddb.query(**kwargs)
-            yield from page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        yield from query_all(self._ddb, kwargs)
 
 
 class GridRepository:
@@ -580,6 +575,16 @@ class GridRepository:
             TableName=self._table,
             Item={"pk": {"S": "meta"}, "sk": {"S": name}, "value": {"S": value}},
         )
+
+
+def query_all(ddb: Any, kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item a Query matches, page after page."""
+    while True:
+        page = ddb.query(**kwargs)
+        yield from page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs = kwargs | {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
 def _tuple(points: list[StoredPoint] | None) -> tuple[StoredPoint, ...] | None:

@@ -68,42 +68,41 @@ def fresh(world: World, keys: list[str], lons: list[float]) -> dict[str, np.ndar
     return snapshot(world, lons)
 
 
-def test_a_process_resumes_warm_with_what_the_run_between_consumed(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lons, (a, b) = side_by_side(world)
+def take_turns(world: World) -> tuple[list[float], list[str], PointCache]:
+    """A process reads A and B; another runs next, B's new report next to A reaching it
+    through its mark; then a report in A waits for the first process's next run, whose step
+    reaches into B."""
+    lons, keys = side_by_side(world)
     width = lons[1] - lons[0]
     world.add(51.5, lons[0])
     world.add(51.5, lons[1])
     first, second = process(world), process(world)
-    run(world, first)  # reads A and B
-    # Another process runs next: a report in B, next to A, reaches it through its mark.
+    run(world, first)
     world.add(51.5, lons[0] + width * 0.52)
     run(world, second)
     world.add(51.5, lons[0] - width * 0.1)
+    return lons, keys, first
+
+
+def test_a_process_resumes_warm_with_what_the_run_between_consumed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lons, keys, first = take_turns(world)
     queried = count_queries(world, monkeypatch)
-    run(world, first)  # A's mark: its step reaches into B
+    run(world, first)
     assert queried == []  # warm: both were read before, B's new report came by the log
     got = snapshot(world, lons)
-    assert same(got, fresh(world, [a, b], lons))
+    assert same(got, fresh(world, keys, lons))
 
 
 def test_without_the_log_the_resumed_process_would_miss_a_report(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The test above fails without the replay: the log is what keeps it right."""
-    lons, (a, b) = side_by_side(world)
-    width = lons[1] - lons[0]
-    world.add(51.5, lons[0])
-    world.add(51.5, lons[1])
-    first, second = process(world), process(world)
-    run(world, first)
-    world.add(51.5, lons[0] + width * 0.52)
-    run(world, second)
-    world.add(51.5, lons[0] - width * 0.1)
+    lons, keys, first = take_turns(world)
     monkeypatch.setattr(RunLog, "between", lambda *_: iter(()))
     run(world, first)
-    assert not same(snapshot(world, lons), fresh(world, [a, b], lons))
+    assert not same(snapshot(world, lons), fresh(world, keys, lons))
 
 
 def test_a_mark_without_reports_consumed_elsewhere_makes_the_partition_read_afresh(
