@@ -87,7 +87,7 @@ class Settings:
     )
     point_cache_reports: int = _setting(
         200_000,
-        "Reports a worker process keeps in memory from one recompute run to its next (~250 "
+        "Reports a worker process keeps in memory from one recompute run to its next (~320 "
         "bytes each), so a run does not read every partition again; 0 keeps none.",
     )
     overview_zoom: int = _setting(
