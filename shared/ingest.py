@@ -34,12 +34,14 @@ log = logging.getLogger("safetyheatmap.ingest")
 SCHEDULED = "recompute-scheduled"
 LEASE = "recompute-lease"
 WAITING = "recompute-waiting"
-MARKERS_PER_CHUNK = 64
+MARKERS_PER_CHUNK = 32
 """Partitions recomputed and flushed together; a run takes chunks until its time budget ends,
 so a large backlog (after a stop at zero workers) never makes one run outlive its time limit.
-A chunk's cost is mostly per tile and per neighbouring partition read, which nearby partitions
-share: at 100 reports/s over a city (bench/freshness.py) 64 gave p95 5.6 s where 16 gave 9.7 s
-(256: 4.6 s, but a chunk of 256 scattered partitions could take most of a run's budget)."""
+A chunk's reports show once it is written, so smaller is fresher, down to where the per-chunk
+costs (tiles that nearby partitions share, marks, the run log) take over. At 100 reports/s over
+a city (bench/freshness.py): when every chunk read its neighbours, 64 gave p95 5.6 s where 16
+gave 9.7 s; with a process's reads kept (shared.runlog), 32 gave p50 1.2-2.3 s and p95 3.1-3.6
+s, against 1.7-1.8 and 3.1-4.2 s for 64 and 2.3-2.4 and 3.7-4.1 s for 16."""
 
 
 @dataclass
