@@ -84,6 +84,8 @@ class RunLog:
         self, after: int, before: int
     ) -> Iterator[tuple[dict[str, tuple[StoredPoint, ...]], list[str]]]:
         """Entries of the runs numbered after `after` and before `before`, in order."""
+        if before - after < 2:
+            return  # no run between (and DynamoDB refuses a BETWEEN whose bounds are crossed)
         bounds = {":lo": _sk(after + 1, 0), ":hi": _sk(before - 1, 99999)}
         for item in self._query("sk BETWEEN :lo AND :hi", bounds):
             pts = item.get("pts", {}).get("M", {})

@@ -178,3 +178,25 @@ def test_a_chunk_too_large_for_one_item_is_logged_as_partitions_to_read_afresh(
     log.record(7, 1, [Marker("15/1/2", frozenset({"all|all"}), points=(point,))])
     entries: list[Any] = list(log.between(6, 8))
     assert entries == [({}, ["15/1/1"]), ({"15/1/2": (point,)}, [])]
+
+
+def test_a_process_that_ran_the_last_run_itself_reads_no_log(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its own run is the last: nothing to replay, and no query whose bounds cross."""
+    lons, _ = side_by_side(world)
+    cache = process(world)
+    world.add(51.5, lons[0])
+    run(world, cache)
+    asked: list[str] = []
+    query = RunLog._query
+
+    def recorded(self: RunLog, condition: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(condition)
+        return query(self, condition, *args, **kwargs)
+
+    monkeypatch.setattr(RunLog, "_query", recorded)
+    world.add(51.5, lons[1])
+    run(world, cache)
+    assert not any("BETWEEN" in condition for condition in asked)
+    assert list(RunLog(world.grids._ddb, world.grids._table).between(5, 6)) == []
