@@ -340,8 +340,8 @@ class _BackgroundPass:
         if waiting and not self._due():
             self._result.background_in = self._every_s - self._elapsed()
 
-    def _piece(self, marker: BackgroundMarker, seen: dict[str, list[StoredPoint]]) -> bool:
-        """Up to BACKGROUND_PIECE partitions of one layer; True if some are left (re-marked)."""
+    def _piece(self, marker: BackgroundMarker, seen: dict[str, list[StoredPoint]]) -> None:
+        """Up to BACKGROUND_PIECE partitions of one layer; the rest re-marked for a later piece."""
         grids = self._grids
         partitions = sorted(marker.partitions)
         piece, rest = set(partitions[:BACKGROUND_PIECE]), set(partitions[BACKGROUND_PIECE:])
@@ -355,7 +355,6 @@ class _BackgroundPass:
         # Cleared: a later chunk of this run marks these partitions again.
         self._marked[marker.kind].get(marker.layer, set()).difference_update(piece)
         self._result.background_layers += 1
-        return bool(rest)
 
     def _elapsed(self) -> float:
         if self._since is None:
