@@ -193,6 +193,15 @@ def wrk(
     return result
 
 
+def describe_web(settings: Any) -> str:
+    """How the web runs, for a benchmark's header."""
+    if settings.web_worker_class == "gthread":
+        each = f"{settings.web_threads} threads"
+    else:
+        each = f"{settings.web_connections} connections"
+    return f"{settings.web_workers} {settings.web_worker_class} workers x {each}"
+
+
 def tree_cpu(root: int) -> float:
     """CPU seconds (user + system) used so far by a process and its children (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")

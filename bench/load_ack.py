@@ -8,7 +8,7 @@ per report); prints p50/p99 latency, errors, accepted reports/s, reports per SQS
 ratio to the baseline.
 
     .venv/bin/python bench/load_ack.py [--rates 250,500,1000,1500] [--duration 10]
-        [--connections 200] [--web-threads 32] [--web-workers 1]
+        [--connections 200] [--web-class gevent|gthread] [--web-threads 64] [--web-workers 1]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from benchlib import Baseline, load, start_stack, tree_cpu, wrk
+from benchlib import Baseline, describe_web, load, start_stack, tree_cpu, wrk
 
 from shared import aws
 from shared.dlq import decode
@@ -60,12 +60,11 @@ class Drainer:
         return self.messages, self.reports
 
 
-def report(args: argparse.Namespace, rows: list[Any]) -> None:
+def report(args: argparse.Namespace, rows: list[Any], web: str) -> None:
     print()
     print(
-        f"gunicorn: {args.web_workers} workers x {args.web_threads} threads (gthread), same "
-        f"config file for both; wrk -t1 -c{args.connections}, {args.duration:.0f} s per step, "
-        "open loop"
+        f"gunicorn: {web}, same config file for both; wrk -t1 -c{args.connections}, "
+        f"{args.duration:.0f} s per step, open loop"
     )
     print()
     print(
@@ -88,7 +87,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rates", default="250,500,1000,1500")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=200)
-    parser.add_argument("--web-threads", type=int, default=32)
+    parser.add_argument("--web-class", help="SAFETYHEATMAP_WEB_WORKER_CLASS (default: setting)")
+    parser.add_argument("--web-threads", type=int, default=64, help="gthread only")
     parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--no-drain", action="store_true", help="let the queue grow")
     parser.add_argument("--linger-ms", help="SAFETYHEATMAP_ENQUEUE_LINGER_MS (default: setting)")
@@ -103,6 +103,8 @@ def main() -> None:
         "SAFETYHEATMAP_WEB_THREADS": str(args.web_threads),
         "SAFETYHEATMAP_WEB_WORKERS": str(args.web_workers),
     }
+    if args.web_class is not None:
+        env["SAFETYHEATMAP_WEB_WORKER_CLASS"] = args.web_class
     if args.linger_ms is not None:
         env["SAFETYHEATMAP_ENQUEUE_LINGER_MS"] = args.linger_ms
     print(f"load average at start: {load()}", flush=True)
@@ -160,7 +162,7 @@ def main() -> None:
     finally:
         baseline.stop()
         stack.stop()
-    report(args, rows)
+    report(args, rows, describe_web(settings))
     print(f"\nload average at end: {load()}")
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from benchlib import Baseline, load, start_stack, wrk
+from benchlib import Baseline, describe_web, load, start_stack, wrk
 
 from shared import aws, seed
 from shared.storage import GridRepository
@@ -122,8 +122,7 @@ def main() -> None:
         stack.stop()
     print()
     print(
-        f"gunicorn: {stack.settings().web_workers} workers x {stack.settings().web_threads} "
-        "threads (gthread), the same configuration for both; wrk -t1 "
+        f"gunicorn: {describe_web(stack.settings())}, the same configuration for both; wrk -t1 "
         f"-c{args.connections}, closed loop, {args.duration} s each, median of {args.rounds} "
         "alternating rounds"
     )

@@ -49,9 +49,18 @@ class Settings:
         "Gunicorn worker processes. One: all reports share one batcher, so messages carry more "
         "reports (the worker keeps up at 100 reports/s; docs/BENCHMARKS.md, freshness).",
     )
+    web_worker_class: str = _setting(
+        "gevent",
+        "Gunicorn worker class: gevent (one event loop a process; a submission waiting for its "
+        "batch costs a greenlet) or gthread (threads; the fallback).",
+    )
+    web_connections: int = _setting(
+        1000, "Concurrent connections per gunicorn worker process (gevent)."
+    )
     web_threads: int = _setting(
         64,
-        "Threads per gunicorn worker (gthread); a submission holds one while its batch is sent.",
+        "Threads per gunicorn worker (gthread only); a submission holds one while its batch is "
+        "sent.",
     )
     web_timeout: int = _setting(30, "Gunicorn worker timeout in seconds.")
     graceful_timeout: int = _setting(20, "Seconds gunicorn lets in-flight requests finish.")
@@ -239,6 +248,10 @@ class Settings:
             raise SettingsError("ENQUEUE_BATCH_READY must be within 1..ENQUEUE_BATCH_SIZE")
         if not 0 <= self.enqueue_linger_ms < self.enqueue_timeout * 1000:
             raise SettingsError("ENQUEUE_LINGER_MS must be within 0..ENQUEUE_TIMEOUT")
+        if self.web_worker_class not in {"gevent", "gthread"}:
+            raise SettingsError("WEB_WORKER_CLASS must be gevent or gthread")
+        if self.web_connections < 1 or self.web_threads < 1 or self.web_workers < 1:
+            raise SettingsError("WEB_WORKERS, WEB_THREADS and WEB_CONNECTIONS must be at least 1")
         if self.ops_mode not in {"auto", "local", "aws"}:
             raise SettingsError("OPS_MODE must be auto, local or aws")
         if not 1 <= self.status_window_minutes <= 60:

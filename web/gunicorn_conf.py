@@ -1,4 +1,12 @@
-"""Gunicorn sizing and timeouts from the settings object."""
+"""Gunicorn sizing and timeouts from the settings object.
+
+The worker class is gevent by default: a submission mostly waits (for its batch's SendMessage),
+and with threads that wait cost an OS thread and GIL hand-offs on every wake-up. Measured on
+the 2-core box, the same code and load (docs/BENCHMARKS.md, eighth session): web CPU per
+accepted report 0.94-1.00 ms with gevent against 1.30-1.47 ms with 64 threads, and 875-990
+accepted reports/s against 645-727. gunicorn patches the standard library in each worker
+before it imports the app, so boto3, the batcher's threads and the locks become cooperative.
+"""
 
 from shared import gctune
 from shared.settings import Settings
@@ -7,8 +15,9 @@ _settings = Settings.from_env()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.web_workers
+worker_class = _settings.web_worker_class
+worker_connections = _settings.web_connections
 threads = _settings.web_threads
-worker_class = "gthread"
 timeout = _settings.web_timeout
 graceful_timeout = _settings.graceful_timeout
 keepalive = 5

@@ -36,6 +36,8 @@ def test_coercion_of_each_kind() -> None:
         ("SAFETYHEATMAP_BANDWIDTH_M", "-1"),
         ("SAFETYHEATMAP_MAX_ZOOM", "30"),
         ("SAFETYHEATMAP_PRIVACY_MIN_REPORTS", "0"),
+        ("SAFETYHEATMAP_WEB_WORKER_CLASS", "sync"),
+        ("SAFETYHEATMAP_WEB_CONNECTIONS", "0"),
     ],
 )
 def test_bad_values_fail_at_start_naming_the_variable(name: str, value: str) -> None:
