@@ -1,225 +1,44 @@
-"""The embedded AWS emulator: moto's app with the costs this system meets made like AWS's.
+"""The embedded AWS emulator: moto's app, with shared/motofixes.py, under gunicorn.
 
-moto answers correctly but, in places this system leans on, its cost grows with the data in a
-way AWS's does not, and a backlog then feeds on itself:
+werkzeug's development server closes the connection after every response: each AWS call paid
+a TCP connect and a new server thread (~125 connections/s at 100 reports/s, a third of the
+emulator's CPU). moto's app is served by gunicorn instead: one process (moto keeps its state in
+memory), keep-alive, and gevent's worker. With gunicorn's thread worker the emulator spent much
+of its CPU on handing the GIL between its request threads (py-spy during bench/freshness.py:
+socket writes waiting to win it back 17 %, the selector 8 %, against 31 % in moto's own
+dispatch); with gevent a request is a greenlet of one loop (docs/BENCHMARKS.md, eighth session).
 
-- SQS ReceiveMessage checks each message's retention period by computing *all* queue
-  attributes, three of which scan every message: O(depth^2) per call. A few hundred queued
-  messages make each receive take longer than a second, the worker falls further behind, and
-  the queue grows (seen in bench/freshness.py). Fixed: the retention period is read directly.
-  SendMessage still computes them (for one flag), so each message's visible/delayed check
-  now reads time.time() instead of a datetime round trip, the same value.
-- DynamoDB Query sorts the whole table to find one partition: ~13 us per stored item, so
-  with 10,000 reports each Query takes ~130 ms where DynamoDB reads only that partition.
-  Fixed for table queries (no index): only the partition's items are sorted and filtered, by
-  moto's own code.
-- A projection (``ProjectionExpression``) converted each item to Python values and back:
-  ~0.15 ms an attribute, half the CPU of a Query for a partition's reports. Top-level names
-  now take the item's values as they are.
-- Reads (Query, GetItem, BatchGetItem) went through moto's generic response serializer,
-  ~0.7 ms per item of a few attributes (a page of 1,000 dirty marks: 0.77 s). They are
-  written straight to DynamoDB's JSON now (0.16 s for that page).
+gevent must patch the standard library before moto is imported: moto's SQS queues wait for
+messages on a ``threading.Condition`` made at import time, and an unpatched one would block the
+whole loop for a long poll. So this module imports neither moto nor the fixes at its top; the
+worker imports them in ``load()``, after gunicorn's gevent worker has patched.
 
-Other costs are per request, whatever the data:
-
-- werkzeug's development server closes the connection after every response: each AWS call
-  paid a TCP connect and a new server thread (~125 connections/s at 100 reports/s, a third of
-  the emulator's CPU). moto's app is served by gunicorn (one process, threads, keep-alive).
-- The server listed moto's package directory (an ``isdir`` per service, ~100 of them) to
-  route every request, and each response class's methods (``inspect.getmembers``) to
-  dispatch it; both answers are fixed once moto is imported, so they are cached.
-
-Answers are unchanged (tests/unit/test_emulator.py compares them with stock moto); only their
-cost is. ``make run``, the tests and the benchmarks start this; compose.yaml runs the stock
-moto image. Start: ``python -m shared.emulator -H 127.0.0.1 -p PORT`` (moto_server's
-arguments).
+Start: ``python -m shared.emulator -H 127.0.0.1 -p PORT`` (moto_server's arguments). ``make
+run``, the tests and the benchmarks start this; compose.yaml runs the stock moto image.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import datetime
-import functools
-import inspect
-import json
 import os
 import sys
-import threading
-import time
-from typing import Any, cast
+from typing import Any
 
-import moto.backends
-import moto.core.responses
-import moto.dynamodb.responses
-import moto.sqs.models
 from gunicorn.app.base import BaseApplication
-from moto.core.responses import ActionResult
-from moto.core.utils import method_names_from_class, unix_time
-from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-from moto.dynamodb.models.table import Table
-from moto.dynamodb.models.utilities import dynamo_to_dict
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from moto.sqs.models import SQSBackend
 
 from shared import gctune
-
-_local = threading.local()
-_stock_unix_time = unix_time
-
-
-def _fast_unix_time(dt: datetime.datetime | None = None) -> float:
-    return time.time() if dt is None else _stock_unix_time(dt)
-
-
-def _fast_unix_time_millis(dt: datetime.datetime | None = None) -> float:
-    return _fast_unix_time(dt) * 1000.0
-
-
-def patch() -> None:
-    """Idempotent: the fixes are installed once per process."""
-    if getattr(Table, "_safetyheatmap_patched", False):
-        return
-
-    def retention_ok(self: Any, queue_name: str, message: Any) -> bool:
-        period = int(self.get_queue(queue_name).message_retention_period)
-        return bool(period + message.sent_timestamp / 1000 > unix_time())
-
-    setattr(SQSBackend, "is_message_valid_based_on_retention_period", retention_ok)  # noqa: B010
-    # The clock behind every message's visible/delayed check: from a datetime round trip
-    # (utcnow, minus the epoch) to time.time(), the same value.
-    setattr(moto.sqs.models, "unix_time", _fast_unix_time)  # noqa: B010
-    setattr(moto.sqs.models, "unix_time_millis", _fast_unix_time_millis)  # noqa: B010
-
-    stock_query = Table.query
-    stock_all_items = Table.all_items
-    signature = inspect.signature(stock_query)
-
-    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(self, *args, **kwargs)
-        hash_key = bound.arguments.get("hash_key")
-        if bound.arguments.get("index_name") or hash_key is None or not self.range_key_attr:
-            return stock_query(self, *args, **kwargs)
-        _local.only = (self, hash_key)
-        try:
-            return stock_query(self, *args, **kwargs)
-        finally:
-            _local.only = None
-
-    def all_items(self: Any) -> Any:
-        only = getattr(_local, "only", None)
-        if only is None or only[0] is not self:
-            return stock_all_items(self)
-        bucket = self.items.get(only[1])  # a plain get: the defaultdict must not grow
-        return sorted(bucket.values(), key=lambda item: item.range_key) if bucket else []
-
-    # setattr: mypy rightly frowns on assigning methods; this is the one place that must.
-    setattr(Item, "project", _project)  # noqa: B010
-    setattr(Table, "query", query)  # noqa: B010
-    setattr(Table, "all_items", all_items)  # noqa: B010
-    modules = frozenset(moto.backends.list_of_moto_modules())
-    setattr(moto.backends, "list_of_moto_modules", lambda: modules)  # noqa: B010
-    # Only `action in names` is asked of the answer: a set per class, computed once.
-    names = functools.cache(lambda cls: frozenset(method_names_from_class(cls)))
-    setattr(moto.core.responses, "method_names_from_class", names)  # noqa: B010
-    setattr(moto.dynamodb.responses, "DynamoResult", _FastDynamoResult)  # noqa: B010
-    setattr(Table, "_safetyheatmap_patched", True)  # noqa: B010
-
-
-_stock_project = Item.project
-
-
-def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
-    """Top-level attribute names: the item's own values, shared. moto's projection turns the
-    whole item into Python values and back for each item (~0.15 ms an attribute, half of a
-    40-report partition Query); the values it returns are the same. Query has already
-    copied the items it projects, and GetItem's answer is only serialized."""
-    if any(len(path) != 1 or "[" in path[0] for path in projection_expressions):
-        return _stock_project(self, projection_expressions)  # nested paths, list elements
-    # Not BaseModel.__new__, which keeps every instance for moto's reset: this one lives for
-    # one answer.
-    result = cast(Item, object.__new__(Item))
-    result.hash_key = self.hash_key
-    result.range_key = self.range_key
-    attrs = LimitedSizeDict.__new__(LimitedSizeDict)  # its size checks passed on the write
-    dict.__init__(attrs)
-    for (name,) in projection_expressions:
-        if name in self.attrs:
-            dict.__setitem__(attrs, name, self.attrs[name])
-    result.attrs = attrs
-    return result
-
-
-_StockDynamoResult = moto.dynamodb.responses.DynamoResult
-_FAST_OPERATIONS = frozenset({"Query", "GetItem", "BatchGetItem"})
-
-
-class _Unsupported(Exception):
-    """A value the fast encoder does not know: the stock serializer answers instead."""
-
-
-def _wire(obj: Any) -> Any:
-    """DynamoDB's JSON wire form of a result holding moto's DynamoType values."""
-    if isinstance(obj, DynamoType):
-        kind, value = obj.type, obj.value
-        if kind == "B":
-            value = _b64(value)
-        elif kind == "BS":
-            value = [_b64(v) for v in value]
-        elif kind in ("L", "M"):
-            value = _wire(value)
-        return {kind: value}
-    if isinstance(obj, dict):
-        return {key: _wire(value) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [_wire(value) for value in obj]
-    if isinstance(obj, bytes):
-        return _b64(obj)
-    if obj is None or isinstance(obj, str | int | float | bool):
-        return obj
-    raise _Unsupported(type(obj).__name__)
-
-
-def _b64(value: Any) -> str:
-    # moto holds binary values either raw or as the base64 text they arrived in.
-    return value if isinstance(value, str) else base64.b64encode(value).decode("ascii")
-
-
-class _FastDynamoResult(ActionResult):
-    """moto's DynamoResult converts every item to Python values, and its generic serializer
-    walks them against the botocore shapes, ~20 us per attribute value: a page of 1,000
-    dirty marks took 0.77 s. Reads (Query, GetItem, BatchGetItem) are written straight to
-    JSON instead; the status and headers still come from the stock serializer (of an empty
-    result), and anything else goes the stock way."""
-
-    def __init__(self, result: object) -> None:
-        super().__init__(result)
-        self._raw = result
-
-    def execute_result(self, context: Any) -> Any:
-        if context.operation_model.name in _FAST_OPERATIONS:
-            try:
-                body = json.dumps(_wire(self._raw), separators=(",", ":"))
-            except _Unsupported:
-                pass
-            else:
-                self._result = {}
-                status, headers, _ = super().execute_result(context)
-                return status, headers, body
-        self._result = dynamo_to_dict(self._raw)
-        return super().execute_result(context)
 
 
 class _Server(BaseApplication):
     """moto's WSGI app under gunicorn (one process: moto keeps its state in memory)."""
 
-    def __init__(self, host: str, port: int, threads: int) -> None:
+    def __init__(self, host: str, port: int, connections: int) -> None:
         self.options = {
             "bind": f"{host}:{port}",
             "workers": 1,
-            "worker_class": "gthread",
-            # A long-polling ReceiveMessage holds a thread for up to 20 s: one per consumer.
-            "threads": threads,
+            "worker_class": "gevent",
+            # A long-polling ReceiveMessage holds a greenlet for up to 20 s: one per consumer.
+            "worker_connections": connections,
             # Clients keep their pooled connections for minutes: close idle ones later than
             # that, so a reused connection is rarely one the server has just dropped.
             "keepalive": 300,
@@ -227,7 +46,6 @@ class _Server(BaseApplication):
             "graceful_timeout": 2,  # long polls would hold a stop for their 20 s
             "accesslog": None,  # the services log what they ask
             "loglevel": "warning",
-            "post_fork": lambda _server, _worker: gctune.tune(),
         }
         super().__init__()
 
@@ -236,7 +54,19 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return DomainDispatcherApplication(create_backend_app)
+        """In the worker, after gevent's patching: moto's locks and waits are cooperative."""
+        # PLC0415 ignored: these imports must follow gevent's patching (module docstring)
+        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415
+            DomainDispatcherApplication,
+            create_backend_app,
+        )
+
+        from shared import motofixes  # noqa: PLC0415
+
+        motofixes.patch()
+        app = DomainDispatcherApplication(create_backend_app)
+        gctune.tune()  # now that moto's modules and models exist
+        return app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -247,13 +77,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.emulator")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
-    parser.add_argument("--threads", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=1000)
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
-    patch()
     # moto builds the URLs it hands out (queue URLs) from MOTO_PORT when it is set.
     os.environ.setdefault("MOTO_PORT", str(args.port))
     sys.argv = sys.argv[:1]  # gunicorn parses the command line too: it is ours
-    _Server(args.host, args.port, args.threads).run()
+    _Server(args.host, args.port, args.connections).run()
 
 
 if __name__ == "__main__":

@@ -177,8 +177,9 @@ class Settings:
     # --- operations ----------------------------------------------------------------------
     emulator_fixes: bool = _setting(
         True,
-        "Local stack only: run moto with the fixes of shared/emulator.py (keep-alive, and its "
-        "SQS and DynamoDB hot spots made to cost what AWS's do); false: stock moto_server.",
+        "Local stack only: run moto under gunicorn (shared/emulator.py: keep-alive, gevent) with "
+        "its SQS and DynamoDB hot spots made to cost what AWS's do (shared/motofixes.py); "
+        "false: stock moto_server.",
     )
     ops_mode: str = _setting(
         "auto",

@@ -20,7 +20,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.models import SQSBackend, sqs_backends
 from moto.sqs.responses import SQSResponse
 
-from shared import emulator
+from shared import motofixes
 
 QUERIES: list[dict[str, Any]] = [
     {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "p3"}}},
@@ -99,7 +99,7 @@ def test_table_queries_answer_as_stock_moto_does(aws: None) -> None:
         ddb.put_item(TableName="t", Item=item)
     cases = [(q, limit) for q in QUERIES for limit in (None, 7)]
     stock = [_all_pages(ddb, q, limit) for q, limit in cases]
-    emulator.patch()
+    motofixes.patch()
     assert [_all_pages(ddb, q, limit) for q, limit in cases] == stock
 
 
@@ -108,7 +108,7 @@ def test_retention_check_still_tells_expired_messages(aws: None) -> None:
     url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody="old")
     sqs.send_message(QueueUrl=url, MessageBody="new")
-    emulator.patch()
+    motofixes.patch()
     backend: SQSBackend = sqs_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
     old, new = backend.get_queue("q")._messages
     old.sent_timestamp -= 61_000  # sent 61 s ago: past the 60 s retention
@@ -120,7 +120,7 @@ def test_retention_check_still_tells_expired_messages(aws: None) -> None:
 
 def test_cached_routing_and_dispatch_answer_as_stock_moto_does() -> None:
     """The per-request directory listing and method listing, cached, give the same answers."""
-    emulator.patch()
+    motofixes.patch()
     root = os.path.dirname(moto.__file__)
     stock = {
         name
@@ -137,7 +137,7 @@ def test_cached_routing_and_dispatch_answer_as_stock_moto_does() -> None:
 
 def _patched_table(items: Iterable[dict[str, Any]]) -> Any:
     """The emulator's fixes installed, and table `t` holding these items; its client."""
-    emulator.patch()
+    motofixes.patch()
     ddb = boto3.client("dynamodb", region_name="eu-west-1")
     _table(ddb)
     for item in items:
@@ -207,7 +207,7 @@ def test_fast_read_encoding_answers_as_stock_moto_does(
         for i in range(10)
     )
     fast = _read_answers(ddb)
-    monkeypatch.setattr(moto.dynamodb.responses, "DynamoResult", emulator._StockDynamoResult)
+    monkeypatch.setattr(moto.dynamodb.responses, "DynamoResult", motofixes._StockDynamoResult)
     assert _read_answers(ddb) == fast
 
 
@@ -260,7 +260,7 @@ def test_projected_reads_answer_as_stock_moto_does(
         return _sets_sorted(out)
 
     fast = answers()
-    monkeypatch.setattr(moto.dynamodb.models.dynamo_type.Item, "project", emulator._stock_project)
+    monkeypatch.setattr(moto.dynamodb.models.dynamo_type.Item, "project", motofixes._stock_project)
     assert answers() == fast
     assert fast[0][0][0][0] == {
         "lat": {"N": repr(51.5)},
