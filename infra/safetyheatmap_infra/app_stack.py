@@ -372,6 +372,7 @@ class AppStack(Stack):
             "SAFETYHEATMAP_HOST": "0.0.0.0",  # noqa: S104 - container port, reached via the VPC link
             "SAFETYHEATMAP_PORT": str(WEB_PORT),
             "SAFETYHEATMAP_WEB_WORKERS": str(config.web_workers),
+            "SAFETYHEATMAP_WEB_WORKER_CLASS": config.web_worker_class,
             "SAFETYHEATMAP_WEB_THREADS": str(config.web_threads),
             # Requests arrive from the API Gateway VPC link's addresses inside the VPC: trust
             # its X-Forwarded-For there (per-client rate limits), and nowhere else.

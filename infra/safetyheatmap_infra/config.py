@@ -37,7 +37,8 @@ class Config:
     web_min_tasks: int = 1
     web_max_tasks: int = 4
     web_workers: int = 1  # SAFETYHEATMAP_WEB_WORKERS (one batcher: bigger SQS messages)
-    web_threads: int = 64  # SAFETYHEATMAP_WEB_THREADS
+    web_worker_class: str = "gevent"  # SAFETYHEATMAP_WEB_WORKER_CLASS (gthread: the fallback)
+    web_threads: int = 64  # SAFETYHEATMAP_WEB_THREADS (gthread only)
     web_spot: bool = False  # True: run the web on FARGATE_SPOT too (cheaper, brief outages)
     api_rate_limit: int = 50  # requests per second, steady state, whole stage
     api_burst_limit: int = 100

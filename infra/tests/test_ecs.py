@@ -99,6 +99,7 @@ def test_web_container(synth, app_name, config):
     assert env["SAFETYHEATMAP_PORT"] == "8000"
     assert env["SAFETYHEATMAP_WEB_WORKERS"] == str(config.web_workers)
     assert env["SAFETYHEATMAP_WEB_THREADS"] == str(config.web_threads)
+    assert env["SAFETYHEATMAP_WEB_WORKER_CLASS"] == config.web_worker_class == "gevent"
     assert env["SAFETYHEATMAP_AWS_ENDPOINT_URL"] == ""
     # The VPC link's addresses are the only proxies whose X-Forwarded-For the web believes.
     vpc_id = env["SAFETYHEATMAP_TRUSTED_PROXIES"]["Fn::GetAtt"]
