@@ -9,6 +9,7 @@ requests/s, p50/p99 and the ratio to the baseline, for 200 answers and for the 3
 
     .venv/bin/python bench/load_reads.py [--duration 10] [--connections 16] [--reports 400]
         [--rounds 3]   (alternating baseline/ours rounds; the median of each is reported)
+        [--rate R]     (open loop at R requests/s instead: compare the latencies, not the rates)
 """
 
 from __future__ import annotations
@@ -63,13 +64,18 @@ def rounds(
     return b, a
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--reports", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; medians")
-    args = parser.parse_args()
+    parser.add_argument("--rate", type=float, default=0, help="open loop at this rate (0: closed)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     print(f"load average at start: {load()}", flush=True)
     env = {"SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0"}
     stack = start_stack(env, workers=1, prefix="bench-reads-")
@@ -104,7 +110,11 @@ def main() -> None:
                 ("200", {}, {}),
                 ("304", {"If-None-Match": etags[name]}, {"If-None-Match": base_etag}),
             ):
-                common = {"duration": args.duration, "connections": args.connections}
+                common = {
+                    "duration": args.duration,
+                    "connections": args.connections,
+                    "rate": args.rate,
+                }
                 wrk(stack.url + path, duration=2, connections=4, headers=ours)  # warm
                 b, a = rounds(
                     f"{baseline.url}/static/{name}", theirs, stack.url + path, ours, args, common
@@ -120,10 +130,12 @@ def main() -> None:
         if baseline is not None:
             baseline.stop()
         stack.stop()
+    loop = f"open loop at {args.rate:.0f}/s" if args.rate else "closed loop"
     print()
     print(
         f"gunicorn: {describe_web(stack.settings())}, the same configuration for both; wrk -t1 "
-        f"-c{args.connections}, closed loop, {args.duration} s each, median of {args.rounds} "
+        f"-c{args.connections}, {loop}, "
+        f"{args.duration} s each, median of {args.rounds} "
         "alternating rounds"
     )
     print()
