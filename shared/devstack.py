@@ -157,7 +157,7 @@ class Stack:
     def start_emulator(self) -> None:
         proc = self._spawn(
             "moto",
-            # moto under gunicorn, with its hot spots fixed (shared/emulator.py, shared/motofixes.py).
+            # moto under gunicorn, its hot spots fixed (shared/emulator.py, shared/motofixes.py).
             (
                 [str(BIN / "python"), "-m", "shared.emulator"]
                 if self.settings().emulator_fixes
