@@ -1,0 +1,43 @@
+"""gevent patches the standard library in each gunicorn worker before the app is imported.
+
+Whatever the master imports first keeps the unpatched ``threading`` and ``socket``: moto's SQS
+queues wait on a ``threading.Condition`` made at import time, so an emulator that imported moto
+in the master would block its one event loop for every long poll; the web's boto3 would open
+blocking sockets. These tests keep those imports out of the master.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def imported_after(code: str) -> set[str]:
+    probe = (
+        f"{code}\nimport sys\n"
+        "print(' '.join(m for m in ('moto', 'botocore', 'boto3', 'urllib3', 'falcon') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split())
+
+
+def test_the_emulator_entry_module_imports_no_moto() -> None:
+    assert imported_after("import shared.emulator") == set()
+
+
+def test_the_web_gunicorn_config_imports_no_aws_client_or_app() -> None:
+    assert imported_after("import runpy; runpy.run_path('web/gunicorn_conf.py')") == set()
+
+
+def test_the_emulator_serves_under_gevent_and_the_web_by_default_too() -> None:
+    from shared.emulator import _Server  # noqa: PLC0415 - the module is import-light (above)
+    from shared.settings import Settings  # noqa: PLC0415
+
+    assert _Server("127.0.0.1", 0, 10).options["worker_class"] == "gevent"
+    assert Settings.from_env({}).web_worker_class == "gevent"
