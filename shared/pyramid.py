@@ -115,7 +115,9 @@ class TileCache:
         missing = [k for k in dict.fromkeys(keys) if k not in self._tiles]
         if not missing:
             return
-        found = self._grids.get_many(missing)
+        # Strongly consistent: the chunk writes these tiles back, and a copy from before the
+        # previous chunk's write would undo it where this chunk does not recompute.
+        found = self._grids.get_many(missing, consistent=True)
         for key in missing:
             if key in found:
                 self._original[key] = found[key][0]

@@ -320,21 +320,30 @@ class GridRepository:
         self._table = table
 
     # --- grids ---------------------------------------------------------------------------
-    def get_many(self, keys: Iterable[str]) -> dict[str, tuple[bytes, str]]:
-        """{key: (blob, computed_at)} for the keys that exist; batches run concurrently."""
+    def get_many(
+        self, keys: Iterable[str], *, consistent: bool = False
+    ) -> dict[str, tuple[bytes, str]]:
+        """{key: (blob, computed_at)} for the keys that exist; batches run concurrently.
+
+        `consistent`: a strongly consistent read, for the recompute, which writes back the
+        tiles it reads. An eventually consistent read may return a tile as it was before the
+        previous chunk's write, and writing it back would undo that write where this chunk
+        does not recompute. Viewers can read the eventually consistent copy (half the cost).
+        """
         wanted = list(dict.fromkeys(keys))
         chunks = [wanted[i : i + _BATCH_GET] for i in range(0, len(wanted), _BATCH_GET)]
         found: dict[str, tuple[bytes, str]] = {}
-        for part in _parallel(self._get_chunk, chunks):
+        for part in _parallel(lambda chunk: self._get_chunk(chunk, consistent), chunks):
             found.update(part)
         return found
 
-    def _get_chunk(self, keys: list[str]) -> dict[str, tuple[bytes, str]]:
+    def _get_chunk(self, keys: list[str], consistent: bool) -> dict[str, tuple[bytes, str]]:
         found: dict[str, tuple[bytes, str]] = {}
         request: dict[str, Any] = {
             self._table: {
                 "Keys": [{"pk": {"S": k}, "sk": {"S": GRID_SK}} for k in keys],
                 "ProjectionExpression": "pk, g, computed_at",
+                "ConsistentRead": consistent,
             }
         }
         for attempt in range(8):

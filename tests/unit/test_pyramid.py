@@ -685,3 +685,21 @@ def test_layers_holding_the_same_reports_in_a_step_are_smoothed_once(
     assert total(world, zc, 51.5, -0.1, "all|30d") == 2
     assert total(world, zc, 51.5, -0.1, "all|all") == 3
     assert full_run_writes(world) == 0
+
+
+def test_the_recompute_reads_the_tiles_it_writes_back_strongly_consistent(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = world.grids.get_many
+    reads: list[bool] = []
+
+    def recording(keys: Any, *, consistent: bool = False) -> dict[str, tuple[bytes, str]]:
+        reads.append(consistent)
+        return real(keys, consistent=consistent)
+
+    monkeypatch.setattr(world.grids, "get_many", recording)
+    world.add(51.5, -0.12)
+    world.recompute()
+    world.add(51.5001, -0.12)
+    world.recompute()  # reads the tiles the first run wrote
+    assert reads and all(reads)
