@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.categories import ALL, CATEGORY_IDS
-from shared.pyramid import Recomputer, layers_for
+from shared.pyramid import Recomputer, StoredTiles, layers_for
 from shared.report import Report
 from shared.runlog import PointCache
 from shared.storage import (
@@ -180,8 +180,17 @@ def recompute(
         # Released before reading markers: a report marked after this schedules its own run.
         grids.release(SCHEDULED)
         seen: dict[str, list[StoredPoint]] = {} if cache is None else cache.begin()
+        stored = StoredTiles()  # this run's: every tile write of the run goes through it
         background = _BackgroundPass(
-            grids, recomputer, result, now, computed_at, overview_zoom, background_every_s, clock
+            grids,
+            recomputer,
+            result,
+            now,
+            computed_at,
+            overview_zoom,
+            background_every_s,
+            clock,
+            stored,
         )
         cursor = ""
         while True:
@@ -199,12 +208,12 @@ def recompute(
             _forget_unknown(seen, markers)
             if deferred:
                 first = [m for m in (_primary(m) for m in markers) if m.layers]
-                result.tiles += recomputer.run(first, now, computed_at, fine, seen)
+                result.tiles += recomputer.run(first, now, computed_at, fine, seen, stored)
                 # Recorded before the marks go, so a crash between leaves extra work, never
                 # missing work.
                 background.record(markers)
             else:
-                result.tiles += recomputer.run(markers, now, computed_at, None, seen)
+                result.tiles += recomputer.run(markers, now, computed_at, None, seen, stored)
             if cache is not None:
                 cache.consumed(markers)  # before the marks go: other processes replay it
             grids.clear_markers(markers)
@@ -304,8 +313,10 @@ class _BackgroundPass:
         overview_zoom: int,
         every_s: float,
         clock: Callable[[], float],
+        stored: StoredTiles | None = None,
     ) -> None:
         self._grids = grids
+        self._stored = stored
         self._recomputer = recomputer
         self._result = result
         self._now = now
@@ -347,7 +358,7 @@ class _BackgroundPass:
         piece, rest = set(partitions[:BACKGROUND_PIECE]), set(partitions[BACKGROUND_PIECE:])
         zooms = self._overview if marker.kind == OVERVIEW else self._fine
         self._result.tiles += self._recomputer.run_layers(
-            {marker.layer: piece}, self._now, self._computed_at, zooms, seen
+            {marker.layer: piece}, self._now, self._computed_at, zooms, seen, self._stored
         )
         if rest:
             grids.mark_background({marker.layer: rest}, marker.kind)  # before the old items go

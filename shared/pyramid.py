@@ -102,28 +102,76 @@ class Region:
         return [(x, y) for y in ys for x in xs]
 
 
-class TileCache:
-    """Tiles read in one batch per run, modified in memory, and only changed ones written."""
+class StoredTiles:
+    """The stored bytes of the tiles one recompute run has read or written (None: no tile).
 
-    def __init__(self, grids: GridRepository) -> None:
+    Under the lease nothing else writes tiles, so what a run wrote is what is stored, and its
+    next chunk need not read it back: under load the chunks go round the same city, and
+    reading back the tiles the previous chunks wrote was a fifth of a chunk's time
+    (bench/freshness.py). Bytes, not arrays: an encoded tile is a few KB, a decoded density
+    tile 540 KB. Past `limit_bytes` it forgets everything and reads again.
+    """
+
+    def __init__(self, limit_bytes: int = 64 << 20) -> None:
+        self._blobs: dict[str, bytes | None] = {}
+        self._bytes = 0
+        self._limit = limit_bytes
+
+    def get(self, key: str) -> tuple[bool, bytes | None]:
+        """(known, blob)."""
+        if key in self._blobs:
+            return True, self._blobs[key]
+        return False, None
+
+    def put(self, key: str, blob: bytes | None) -> None:
+        old = self._blobs.get(key)
+        self._bytes += len(blob or b"") - len(old or b"")
+        self._blobs[key] = blob
+        if self._bytes > self._limit:
+            self._blobs.clear()
+            self._bytes = 0
+
+
+class TileCache:
+    """Tiles read in one batch per chunk, modified in memory, and only changed ones written.
+
+    With `stored` (the run's), tiles it knows are not read again, and what is written is added.
+    """
+
+    def __init__(self, grids: GridRepository, stored: StoredTiles | None = None) -> None:
         self._grids = grids
+        self._stored = stored
         self._tiles: dict[str, np.ndarray | None] = {}
         self._original: dict[str, bytes] = {}
         self._dirty: set[str] = set()
 
     def prefetch(self, keys: Iterable[str]) -> None:
-        missing = [k for k in dict.fromkeys(keys) if k not in self._tiles]
+        missing = []
+        for key in dict.fromkeys(keys):
+            if key in self._tiles:
+                continue
+            known, blob = self._stored.get(key) if self._stored else (False, None)
+            if known:
+                self._keep(key, blob)
+            else:
+                missing.append(key)
         if not missing:
             return
         # Strongly consistent: the chunk writes these tiles back, and a copy from before the
         # previous chunk's write would undo it where this chunk does not recompute.
         found = self._grids.get_many(missing, consistent=True)
         for key in missing:
-            if key in found:
-                self._original[key] = found[key][0]
-                self._tiles[key] = gridcodec.decode(found[key][0])
-            else:
-                self._tiles[key] = None
+            blob = found[key][0] if key in found else None
+            self._keep(key, blob)
+            if self._stored is not None:
+                self._stored.put(key, blob)
+
+    def _keep(self, key: str, blob: bytes | None) -> None:
+        if blob is None:
+            self._tiles[key] = None
+        else:
+            self._original[key] = blob
+            self._tiles[key] = gridcodec.decode(blob)
 
     def get(self, key: str, shape: tuple[int, int], dtype: type) -> np.ndarray:
         self.prefetch([key])
@@ -152,6 +200,9 @@ class TileCache:
             if blob != self._original.get(key):
                 blobs[key] = blob
         self._grids.put_many(blobs, computed_at)
+        if self._stored is not None:
+            for key, blob in blobs.items():  # once stored: a failed write raises before this
+                self._stored.put(key, blob)
         self._dirty.clear()
         return len(blobs)
 
@@ -191,6 +242,7 @@ class Recomputer:
         computed_at: str,
         zooms: range | None = None,
         seen: dict[str, list[StoredPoint]] | None = None,
+        stored: StoredTiles | None = None,
     ) -> int:
         """Recompute everything the markers name; returns the number of tiles written.
 
@@ -220,7 +272,7 @@ class Recomputer:
             elif (new := carried[key]) is not None:
                 ids = {p.id for p in known}
                 points[key] = known + [p for p in new if p.id not in ids]
-        written = self.run_layers(by_layer, now, computed_at, zooms, points)
+        written = self.run_layers(by_layer, now, computed_at, zooms, points, stored)
         if seen is not None:
             seen.update(points)
         return written
@@ -232,6 +284,7 @@ class Recomputer:
         computed_at: str,
         zooms: range | None = None,
         points_cache: dict[str, list[StoredPoint]] | None = None,
+        stored: StoredTiles | None = None,
     ) -> int:
         """Recompute the partitions of each layer at `zooms` (all stored zooms if None).
 
@@ -239,7 +292,9 @@ class Recomputer:
         finer, which is how overview zooms are refreshed in the background pass. Partitions
         in `points_cache` are not queried again (the background pass reuses what its run
         read: a report stored since has a dirty mark of its own, so nothing is missed);
-        the others are queried and added to it.
+        the others are queried and added to it. `stored`: the tiles of the run that holds the
+        lease (StoredTiles), shared by its chunks and its background pieces, which all write
+        through it; never kept from one run to the next.
         """
         plans: dict[str, list[list[Step]]] = {}
         for layer, parts in sorted(by_layer.items()):
@@ -251,7 +306,7 @@ class Recomputer:
         points = {} if points_cache is None else points_cache
         needed = {p for steps in fine for p in self._partitions(steps)}
         points.update(self._reports.points_many(sorted(needed - points.keys())))
-        cache = TileCache(self._grids)
+        cache = TileCache(self._grids, stored)
         cache.prefetch(key for layer, plan in plans.items() for key in self._keys(layer, plan))
         # Layers often hold the very same reports in a step (the 30-day and all-time layers of
         # a city whose reports are all recent): their smoothing is done once, by content.
