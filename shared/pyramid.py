@@ -150,7 +150,7 @@ class TileCache:
         for key in dict.fromkeys(keys):
             if key in self._tiles:
                 continue
-            known, blob = self._stored.get(key) if self._stored else (False, None)
+            known, blob = self._stored.get(key) if self._stored is not None else (False, None)
             if known:
                 self._keep(key, blob)
             else:

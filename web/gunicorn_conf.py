@@ -3,8 +3,8 @@
 The worker class is gevent by default: a submission mostly waits (for its batch's SendMessage),
 and with threads that wait cost an OS thread and GIL hand-offs on every wake-up. Measured on
 the 2-core box, the same code and load (docs/BENCHMARKS.md, eighth session): web CPU per
-accepted report 0.94-1.00 ms with gevent against 1.30-1.47 ms with 64 threads, and 875-990
-accepted reports/s against 645-727. gunicorn patches the standard library in each worker
+accepted report 0.94-1.00 ms with gevent against 1.30-1.49 ms with 64 threads, and 949-994
+accepted reports/s against 642-727 at 1,000/s. gunicorn patches the standard library in each worker
 before it imports the app, so boto3, the batcher's threads and the locks become cooperative.
 """
 
