@@ -173,7 +173,15 @@ class Stack:
         provision(self.settings())
 
     def start_web(self) -> None:
-        proc = self._spawn(
+        self._wait_web(self._spawn_web())
+
+    def start_worker(self) -> Proc:
+        proc = self._spawn_worker()
+        self._wait_worker(proc)
+        return proc
+
+    def _spawn_web(self) -> Proc:
+        return self._spawn(
             "web",
             [
                 str(BIN / "gunicorn"),
@@ -182,12 +190,14 @@ class Stack:
                 "web.wsgi:create()",
             ],
         )
+
+    def _wait_web(self, proc: Proc) -> None:
         wait_until(lambda: http_ok(f"{self.url}/healthz"), 60, "gunicorn", proc.popen, proc.log)
 
-    def start_worker(self) -> Proc:
+    def _spawn_worker(self) -> Proc:
         self._worker_seq += 1
         name = f"worker{self._worker_seq}"
-        proc = self._spawn(
+        return self._spawn(
             name,
             [
                 str(BIN / "celery"),
@@ -203,24 +213,32 @@ class Stack:
                 self.settings().log_level,
             ],
         )
+
+    def _wait_worker(self, proc: Proc) -> None:
         wait_until(
             lambda: " ready." in proc.output(),
             60,
-            f"celery {name}",
+            f"celery {proc.name}",
             proc.popen,
             proc.log,
         )
-        return proc
 
     def workers(self) -> list[Proc]:
         return [p for p in self.procs if p.name.startswith("worker") and p.popen.poll() is None]
 
     def stop_proc(self, proc: Proc, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        self._signal(proc, sig)
+        self._reap(proc, timeout)
+
+    @staticmethod
+    def _signal(proc: Proc, sig: int) -> None:
         if proc.popen.poll() is None:
             # The main process only: gunicorn and Celery then stop their children warmly.
             proc.popen.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.popen.wait(timeout)
+
+    def _reap(self, proc: Proc, timeout: float = 20.0) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(timeout)
         # Whatever is left of the process group (a wedged child) goes now.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.popen.pid, signal.SIGKILL)
@@ -233,20 +251,26 @@ class Stack:
         try:
             self.start_emulator()
             self.provision()
-            self.start_web()
-            for _ in range(workers):
-                self.start_worker()
+            # Web and workers start side by side: each spends its ~2 s start importing on its
+            # own, and neither needs the other to come up.
+            web = self._spawn_web()
+            started = [self._spawn_worker() for _ in range(workers)]
+            self._wait_web(web)
+            for proc in started:
+                self._wait_worker(proc)
         except BaseException:
             self.stop()
             raise
 
     def stop(self) -> None:
-        # Workers first (they finish their task), then the web, the emulator last.
-        order = {"worker": 0, "web": 1, "moto": 2}
-        for proc in sorted(
-            list(self.procs), key=lambda p: order.get(p.name.rstrip("0123456789"), 0)
-        ):
-            self.stop_proc(proc)
+        # Workers and web stop side by side (each drains on its own: the workers finish their
+        # task, the web sends what it acknowledged), the emulator they both talk to last.
+        services = [p for p in self.procs if p.name != "moto"]
+        for proc in services:
+            self._signal(proc, signal.SIGTERM)
+        for proc in services:
+            self._reap(proc)
+        self.stop_emulator()
 
     def scale_workers(self, count: int) -> None:
         """Start or warm-stop worker processes until `count` run (0 is allowed: reports wait)."""
@@ -278,8 +302,10 @@ class Stack:
             self.procs.remove(proc)
 
     def stop_emulator(self) -> None:
+        # SIGINT, gunicorn's quick stop: its graceful one waits out open long polls (2 s), and
+        # the emulator's state goes with the process anyway.
         for proc in [p for p in self.procs if p.name == "moto"]:
-            self.stop_proc(proc)
+            self.stop_proc(proc, signal.SIGINT)
 
     def send_roll_windows(self) -> None:
         settings = self.settings()

@@ -15,12 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def imported_after(code: str) -> set[str]:
-    probe = (
-        f"{code}\nimport sys\n"
-        "print(' '.join(m for m in ('moto', 'botocore', 'boto3', 'urllib3', 'falcon') "
-        "if m in sys.modules))"
-    )
+CLIENTS = ("moto", "botocore", "boto3", "urllib3", "falcon")
+
+
+def imported_after(code: str, watched: tuple[str, ...] = CLIENTS) -> set[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {watched!r} if m in sys.modules))"
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
@@ -41,3 +40,10 @@ def test_the_emulator_serves_under_gevent_and_the_web_by_default_too() -> None:
 
     assert _Server("127.0.0.1", 0, 10).options["worker_class"] == "gevent"
     assert Settings.from_env({}).web_worker_class == "gevent"
+
+
+def test_neither_service_imports_scipy_signal_or_stats() -> None:
+    """They cost ~1.3 s of every web and worker start (a worker woken from zero, a test
+    stack), for one convolution that scipy.fft does as well (shared/density.py)."""
+    heavy = ("scipy.signal", "scipy.stats")
+    assert imported_after("import web.wsgi, workers.celery_app", heavy) == set()
