@@ -52,6 +52,7 @@ from .config import Config
 WEB_PORT = 8000
 METRIC_NAMESPACE = "SafetyHeatmap"
 QUEUE_SCALER_CODE = Path(__file__).parent / "queue_scaler"
+ROLL_GATE_CODE = Path(__file__).parent / "roll_gate"
 HEALTHZ = (
     "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + "
     "os.environ.get('SAFETYHEATMAP_PORT', '8000') + '/healthz', timeout=3)"
@@ -837,20 +838,50 @@ class AppStack(Stack):
         self.idle_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(scale_to_zero))
 
     def _roll_windows_schedule(self) -> None:
-        # Hourly job without an always-on beat process: the scheduler puts one Celery message
-        # on the queue; the scaler then wakes a worker if none runs.
+        # Hourly job without an always-on beat process. The scheduler invokes the roll gate,
+        # which puts the Celery message on the queue only when a window has reports to drop
+        # (roll_gate/index.py); the scaler then wakes a worker if none runs. Sent blindly, the
+        # message would wake a worker every hour of an idle deployment.
+        gate_logs = self._log_group("RollGateLogs", "roll-gate")
+        self.roll_gate = lambda_.Function(
+            self,
+            "RollGate",
+            description="Hourly: enqueue roll_windows only when a window has reports to drop",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(ROLL_GATE_CODE), exclude=["__pycache__", "*.pyc"]),
+            memory_size=128,
+            timeout=Duration.seconds(20),
+            log_group=gate_logs,
+            environment={
+                "REPORTS_TABLE": self.reports_table.table_name,
+                "GRIDS_TABLE": self.grids_table.table_name,
+                "QUEUE_URL": self.queue.queue_url,
+                "ROLL_BODY": roll_windows_body(self.config.queue_name),
+            },
+        )
+        role = self.roll_gate.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadReportDaysAndMarks",
+                actions=["dynamodb:Query"],
+                resources=[self.reports_table.table_arn, self.grids_table.table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="EnqueueRoll", actions=["sqs:SendMessage"], resources=[self.queue.queue_arn]
+            )
+        )
         scheduler.Schedule(
             self,
             "RollWindowsHourly",
-            description="Enqueue the Celery task safetyheatmap.roll_windows every hour",
+            description="Every hour: the roll gate enqueues safetyheatmap.roll_windows if due",
             schedule=scheduler.ScheduleExpression.cron(minute="0", hour="*"),
-            target=scheduler_targets.SqsSendMessage(
-                self.queue,
-                input=scheduler.ScheduleTargetInput.from_text(
-                    roll_windows_body(self.config.queue_name)
-                ),
-                retry_attempts=3,
-                max_event_age=Duration.minutes(30),
+            target=scheduler_targets.LambdaInvoke(
+                self.roll_gate, retry_attempts=3, max_event_age=Duration.minutes(30)
             ),
         )
 
@@ -954,6 +985,16 @@ class AppStack(Stack):
             datapoints_to_alarm=2,
             treat_missing_data=cw.TreatMissingData.BREACHING,
         )
+        hour = Duration.hours(1)
+        self.alarm_roll_gate = alarm(
+            "RollGateFailing",
+            alarm_description="The hourly roll gate failed: time-window heatmaps may not age",
+            metric=self.roll_gate.metric_errors(statistic="Sum", period=hour),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
         CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
 
     def _dashboard(self) -> None:
@@ -1040,6 +1081,7 @@ class AppStack(Stack):
                     self.alarm_latency,
                     self.alarm_worker_errors,
                     self.alarm_scaler,
+                    self.alarm_roll_gate,
                 ],
                 width=24,
             )

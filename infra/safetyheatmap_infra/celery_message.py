@@ -1,4 +1,4 @@
-"""The hourly "roll windows" message, sent by EventBridge Scheduler straight to the SQS queue.
+"""The "roll windows" message, which the hourly roll gate (a Lambda) puts on the SQS queue when due.
 
 PLACEHOLDER, to be replaced by the app team with the exact body their Celery version expects.
 Until then this is a Celery protocol-2 task message for ``safetyheatmap.roll_windows`` with no
@@ -17,7 +17,7 @@ import base64
 import json
 
 ROLL_WINDOWS_TASK = "safetyheatmap.roll_windows"
-# A fixed, recognisable id: the scheduler cannot mint a fresh one inside a base64 body.
+# A fixed, recognisable id: the body is built once, at synth time, into the gate's environment.
 ROLL_WINDOWS_TASK_ID = "5afe7ea7-0000-4000-8000-0000000000a1"
 SCHEDULER_ORIGIN = "eventbridge-scheduler"
 

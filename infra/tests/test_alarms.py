@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+from conftest import REPO
 
 
 def _topic_id(synth, app_name):
@@ -68,3 +71,17 @@ def test_dashboard_shows_api_queue_and_workers(synth, app_name):
         "alarms",
     ):
         assert needle in body, needle
+
+
+def test_every_notifying_alarm_has_a_runbook_in_operations(synth, app_name):
+    """docs/OPERATIONS.md holds one `### <AlarmId>: ...` section per alarm the topic hears of."""
+    runbooks = re.findall(r"^### (\w+):", (REPO / "docs" / "OPERATIONS.md").read_text(), re.M)
+    topic = {"Ref": _topic_id(synth, app_name)}
+    alarm_ids = [
+        logical_id
+        for logical_id, a in synth.resources(app_name, "AWS::CloudWatch::Alarm").items()
+        if topic in a["Properties"].get("AlarmActions", [])
+    ]
+    for logical_id in alarm_ids:
+        assert [r for r in runbooks if logical_id.startswith(r)], f"no runbook for {logical_id}"
+    assert len(alarm_ids) == len(runbooks)

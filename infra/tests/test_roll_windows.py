@@ -1,4 +1,4 @@
-"""The hourly roll-windows job: EventBridge Scheduler straight to SQS, no beat process."""
+"""The hourly roll-windows job: EventBridge Scheduler invokes the roll gate, no beat process."""
 
 from __future__ import annotations
 
@@ -15,38 +15,77 @@ from safetyheatmap_infra.celery_message import (
 )
 
 
+def _gate(synth, app_name):
+    (logical_id,) = [
+        logical_id
+        for logical_id, fn in synth.resources(app_name, "AWS::Lambda::Function").items()
+        if fn["Properties"].get("Environment", {}).get("Variables", {}).get("ROLL_BODY")
+    ]
+    return logical_id, synth.resources(app_name, "AWS::Lambda::Function")[logical_id]
+
+
 def _schedule(synth, app_name):
+    gate_id, _ = _gate(synth, app_name)
     (schedule,) = [
         s["Properties"]
         for s in synth.resources(app_name, "AWS::Scheduler::Schedule").values()
-        if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["Queue4A7E3555", "Arn"]}
+        if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [gate_id, "Arn"]}
     ]
     return schedule
 
 
-def test_hourly_schedule_targets_the_queue(synth, app_name):
+def _statements(synth, app_name, role):
+    return [
+        statement
+        for p in synth.resources(app_name, "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for statement in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_hourly_schedule_invokes_the_roll_gate_not_the_queue(synth, app_name):
+    """Sent straight to the queue, the message would wake a worker every hour of an idle
+    deployment; the gate sends it only when a window has reports to drop."""
     schedule = _schedule(synth, app_name)
     assert schedule["ScheduleExpression"] == "cron(0 * * * ? *)"
     assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-    role = schedule["Target"]["RoleArn"]["Fn::GetAtt"][0]
-    policies = [
-        p["Properties"]["PolicyDocument"]["Statement"]
-        for p in synth.resources(app_name, "AWS::IAM::Policy").values()
-        if {"Ref": role} in p["Properties"]["Roles"]
+    queue_targets = [
+        s
+        for s in synth.resources(app_name, "AWS::Scheduler::Schedule").values()
+        if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["Queue4A7E3555", "Arn"]}
     ]
-    assert policies == [
-        [
-            {
-                "Action": "sqs:SendMessage",
-                "Effect": "Allow",
-                "Resource": {"Fn::GetAtt": ["Queue4A7E3555", "Arn"]},
-            }
-        ]
+    assert queue_targets == []
+
+
+def test_the_gate_may_query_the_tables_and_send_to_the_queue_only(synth, app_name):
+    _, gate = _gate(synth, app_name)
+    role = gate["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = _statements(synth, app_name, role)
+    actions = sorted((s["Action"], json.dumps(s["Resource"], sort_keys=True)) for s in statements)
+    assert [a for a, _ in actions] == ["dynamodb:Query", "sqs:SendMessage"]
+    assert "ReportsTable" in actions[0][1] and "GridsTable" in actions[0][1]
+    assert actions[1][1] == json.dumps({"Fn::GetAtt": ["Queue4A7E3555", "Arn"]})
+    env = gate["Properties"]["Environment"]["Variables"]
+    assert "ReportsTable" in json.dumps(env["REPORTS_TABLE"])
+    assert gate["Properties"]["Architectures"] == ["arm64"]
+
+
+def test_a_failing_gate_raises_an_alarm(synth, app_name):
+    gate_id, _ = _gate(synth, app_name)
+    dimension = {"Name": "FunctionName", "Value": {"Ref": gate_id}}
+    alarms = [
+        a["Properties"]
+        for a in synth.resources(app_name, "AWS::CloudWatch::Alarm").values()
+        if dimension in a["Properties"].get("Dimensions", [])
     ]
+    assert len(alarms) == 1
+    assert alarms[0]["MetricName"] == "Errors"
+    assert alarms[0]["AlarmActions"]
 
 
 def test_body_is_a_kombu_sqs_celery_message(synth, app_name, config):
-    body = _schedule(synth, app_name)["Target"]["Input"]
+    _, gate = _gate(synth, app_name)
+    body = gate["Properties"]["Environment"]["Variables"]["ROLL_BODY"]
     assert body == roll_windows_body(config.queue_name)
     envelope = json.loads(base64.b64decode(body))
     assert envelope["headers"]["task"] == ROLL_WINDOWS_TASK == "safetyheatmap.roll_windows"
@@ -55,7 +94,7 @@ def test_body_is_a_kombu_sqs_celery_message(synth, app_name, config):
     args, kwargs, embed = json.loads(base64.b64decode(envelope["body"]))
     assert (args, kwargs) == ([], {})
     assert set(embed) == {"callbacks", "errbacks", "chain", "chord"}
-    assert len(body) < 256 * 1024
+    assert len(body) < 4 * 1024  # Lambda environment variables total at most 4 KB
 
 
 def test_body_matches_the_apps_own_message_builder(config):
