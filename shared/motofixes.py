@@ -7,12 +7,21 @@ way AWS's does not, and a backlog then feeds on itself:
   attributes, three of which scan every message: O(depth^2) per call. A few hundred queued
   messages make each receive take longer than a second, the worker falls further behind, and
   the queue grows (seen in bench/freshness.py). Fixed: the retention period is read directly.
-  SendMessage still computes them (for one flag), so each message's visible/delayed check
-  now reads time.time() instead of a datetime round trip, the same value.
+  SendMessage computed them too, for one flag (ContentBasedDeduplication): O(depth) per send,
+  ~3 ms at a few hundred messages. Sending now reads that flag alone. Elsewhere (GetQueueAttributes)
+  each message's visible/delayed check reads time.time() instead of a datetime round trip, the
+  same value.
 - DynamoDB Query sorts the whole table to find one partition: ~13 us per stored item, so
   with 10,000 reports each Query takes ~130 ms where DynamoDB reads only that partition.
   Fixed for table queries (no index): only the partition's items are sorted and filtered, by
   moto's own code.
+- The partition's items were sorted with moto's comparison of typed values, which converts
+  both sides on every comparison: the sort key of a Query over a partition of a few thousand
+  marks cost more than the rest of the Query. They are sorted by the same converted value,
+  computed once per item.
+- A written item checked its size limit on each attribute by re-measuring every attribute set
+  before it (quadratic in attributes; a tile's blob measured again for each later attribute).
+  It now adds each attribute's size to a running total: the same check, the same error.
 - A projection (``ProjectionExpression``) converted each item to Python values and back:
   ~0.15 ms an attribute, half the CPU of a Query for a partition's reports. Top-level names
   now take the item's values as they are.
@@ -48,10 +57,11 @@ import moto.dynamodb.responses
 import moto.sqs.models
 from moto.core.responses import ActionResult
 from moto.core.utils import method_names_from_class, unix_time
+from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.models.utilities import dynamo_to_dict
-from moto.sqs.models import SQSBackend
+from moto.dynamodb.models.utilities import bytesize, dynamo_to_dict
+from moto.sqs.models import Queue, SQSBackend
 
 _local = threading.local()
 _stock_unix_time = unix_time
@@ -79,6 +89,7 @@ def patch() -> None:
     # (utcnow, minus the epoch) to time.time(), the same value.
     setattr(moto.sqs.models, "unix_time", _fast_unix_time)  # noqa: B010
     setattr(moto.sqs.models, "unix_time_millis", _fast_unix_time_millis)  # noqa: B010
+    _patch_send_attributes()
 
     stock_query = Table.query
     stock_all_items = Table.all_items
@@ -100,10 +111,12 @@ def patch() -> None:
         if only is None or only[0] is not self:
             return stock_all_items(self)
         bucket = self.items.get(only[1])  # a plain get: the defaultdict must not grow
-        return sorted(bucket.values(), key=lambda item: item.range_key) if bucket else []
+        # DynamoType.__lt__ compares the two cast values: the same order, one cast per item.
+        return sorted(bucket.values(), key=lambda item: item.range_key.cast_value) if bucket else []
 
     # setattr: mypy rightly frowns on assigning methods; this is the one place that must.
     setattr(Item, "project", _project)  # noqa: B010
+    setattr(Item, "__init__", _item_init)  # noqa: B010
     setattr(Table, "query", query)  # noqa: B010
     setattr(Table, "all_items", all_items)  # noqa: B010
     modules = frozenset(moto.backends.list_of_moto_modules())
@@ -113,6 +126,57 @@ def patch() -> None:
     setattr(moto.core.responses, "method_names_from_class", names)  # noqa: B010
     setattr(moto.dynamodb.responses, "DynamoResult", _FastDynamoResult)  # noqa: B010
     setattr(Table, "_safetyheatmap_patched", True)  # noqa: B010
+
+
+#: moto's own limit (LimitedSizeDict): between the documented 400 KB and the measured 409-410 KB.
+_ITEM_SIZE_LIMIT = 405000
+
+
+def _item_init(
+    self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]
+) -> None:
+    """moto's Item.__init__, with LimitedSizeDict's check made linear: each attribute set
+    re-measured every attribute set before it, and a running total is the same sum (the keys
+    are distinct, and nothing else touches the dict meanwhile)."""
+    self.hash_key = hash_key
+    self.range_key = range_key
+    self.attrs = LimitedSizeDict()
+    total = 0
+    for key, value in attrs.items():
+        typed = DynamoType(value)
+        size = bytesize(key) + typed.size()
+        if total + size > _ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self.attrs, key, typed)
+        total += size
+
+
+def _patch_send_attributes() -> None:
+    """SendMessage (and each entry of SendMessageBatch) reads one flag of its queue's
+    attributes, ContentBasedDeduplication, from the property that also counts the queue's
+    messages three times over. While a send runs, the property answers that flag alone."""
+    stock_attributes = cast(property, Queue.attributes)
+    stock_send = SQSBackend.send_message
+
+    def attributes(self: Any) -> dict[str, Any]:
+        queue: Any = self  # what `is` narrows below; self stays the queue
+        if getattr(_local, "sending", None) is not queue:
+            return cast(dict[str, Any], stock_attributes.fget(self))  # type: ignore[misc]
+        if not self.fifo_queue:
+            return {}  # as the full answer: the flag is among the FIFO attributes only
+        flag = self.content_based_deduplication
+        return {"ContentBasedDeduplication": str(flag).lower() if isinstance(flag, bool) else flag}
+
+    def send_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_local, "sending", None)
+        _local.sending = self.get_queue(queue_name)
+        try:
+            return stock_send(self, queue_name, *args, **kwargs)
+        finally:
+            _local.sending = previous
+
+    setattr(Queue, "attributes", property(attributes))  # noqa: B010
+    setattr(SQSBackend, "send_message", send_message)  # noqa: B010
 
 
 _stock_project = Item.project

@@ -268,3 +268,67 @@ def test_projected_reads_answer_as_stock_moto_does(
         "ss": {"SS": ["a", "b", "c0"]},
         "bin": {"B": bytes([0, 255])},
     }
+
+
+def test_number_sort_keys_keep_their_numeric_order(aws: None) -> None:
+    """Sorted by each item's cast value: Decimal for numbers, so 10 follows 9, not 1."""
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    ddb.create_table(
+        TableName="n",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    values = ["10", "9", "-2.5", "100", "0", "1e3", "-11"]
+    for v in values:
+        ddb.put_item(TableName="n", Item={"pk": {"S": "p"}, "sk": {"N": v}})
+    motofixes.patch()
+    got = ddb.query(
+        TableName="n",
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "p"}},
+    )["Items"]
+    assert [float(i["sk"]["N"]) for i in got] == sorted(float(v) for v in values)
+
+
+def test_the_item_size_limit_holds_at_the_same_byte(aws: None) -> None:
+    ddb = boto3.client("dynamodb", region_name="eu-west-1")
+    _table(ddb)
+    motofixes.patch()
+    # moto's limit is 405,000 bytes of names and values: pk + "p", sk + "s", blob + value.
+    fixed = len("pk") + len("p") + len("sk") + len("s") + len("blob")
+    fits = {"pk": {"S": "p"}, "sk": {"S": "s"}, "blob": {"S": "x" * (405_000 - fixed)}}
+    ddb.put_item(TableName="t", Item=fits)
+    too_big = fits | {"blob": {"S": "x" * (405_001 - fixed)}}
+    with pytest.raises(ddb.exceptions.ClientError, match="Item size has exceeded"):
+        ddb.put_item(TableName="t", Item=too_big)
+
+
+def test_sends_read_only_the_dedup_flag_and_counts_stay_right(aws: None) -> None:
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    motofixes.patch()
+    fifo = sqs.create_queue(
+        QueueName="q.fifo", Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    for _ in range(2):  # the same body twice: content-based deduplication keeps one
+        sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+    plain = sqs.create_queue(QueueName="q")["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=plain, Entries=[{"Id": str(i), "MessageBody": "m"} for i in range(3)]
+    )
+    sqs.send_message(QueueUrl=plain, MessageBody="delayed", DelaySeconds=60)
+    counts = {
+        url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        for url in (fifo, plain)
+    }
+    assert counts[fifo]["ApproximateNumberOfMessages"] == "1"
+    assert counts[fifo]["ContentBasedDeduplication"] == "true"
+    assert counts[plain]["ApproximateNumberOfMessages"] == "3"
+    assert counts[plain]["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert "ContentBasedDeduplication" not in counts[plain]
