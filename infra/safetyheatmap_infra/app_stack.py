@@ -669,21 +669,12 @@ class AppStack(Stack):
 
         # The scaler: every minute, GetQueueAttributes (no CloudWatch delay); raises the
         # scalable target's minimum to 1 when a message waits, back to 0 when all is quiet.
-        scaler_logs = self._log_group("QueueScalerLogs", "queue-scaler")
-        self.queue_scaler = lambda_.Function(
-            self,
+        self.queue_scaler = self._small_function(
             "QueueScaler",
-            description="Wakes the worker service from zero; publishes queue counts (EMF)",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="index.handler",
-            code=lambda_.Code.from_asset(str(QUEUE_SCALER_CODE), exclude=["__pycache__", "*.pyc"]),
-            memory_size=128,
-            # No reserved concurrency: a new account's whole quota can be 10, and reserving any
-            # of it fails the deploy. Ticks are a minute apart and finish within seconds.
-            timeout=Duration.seconds(20),
-            log_group=scaler_logs,
-            environment={
+            "queue-scaler",
+            QUEUE_SCALER_CODE,
+            "Wakes the worker service from zero; publishes queue counts (EMF)",
+            {
                 "QUEUE_URL": self.queue.queue_url,
                 "QUEUE_NAME": self.queue.queue_name,
                 "CLUSTER_NAME": config.cluster_name,
@@ -837,24 +828,37 @@ class AppStack(Stack):
         )
         self.idle_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(scale_to_zero))
 
+    def _small_function(
+        self, construct_id: str, log_name: str, code: Path, description: str, env: dict[str, str]
+    ) -> lambda_.Function:
+        """A scheduled Python function of one file (index.py): arm64, 128 MB, its own log group.
+        No reserved concurrency: a new account's whole quota can be 10, and reserving any of it
+        fails the deploy. Each runs at most once a minute and finishes within seconds."""
+        return lambda_.Function(
+            self,
+            construct_id,
+            description=description,
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="index.handler",
+            code=lambda_.Code.from_asset(str(code), exclude=["__pycache__", "*.pyc"]),
+            memory_size=128,
+            timeout=Duration.seconds(20),
+            log_group=self._log_group(f"{construct_id}Logs", log_name),
+            environment=env,
+        )
+
     def _roll_windows_schedule(self) -> None:
         # Hourly job without an always-on beat process. The scheduler invokes the roll gate,
         # which puts the Celery message on the queue only when a window has reports to drop
         # (roll_gate/index.py); the scaler then wakes a worker if none runs. Sent blindly, the
         # message would wake a worker every hour of an idle deployment.
-        gate_logs = self._log_group("RollGateLogs", "roll-gate")
-        self.roll_gate = lambda_.Function(
-            self,
+        self.roll_gate = self._small_function(
             "RollGate",
-            description="Hourly: enqueue roll_windows only when a window has reports to drop",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
-            handler="index.handler",
-            code=lambda_.Code.from_asset(str(ROLL_GATE_CODE), exclude=["__pycache__", "*.pyc"]),
-            memory_size=128,
-            timeout=Duration.seconds(20),
-            log_group=gate_logs,
-            environment={
+            "roll-gate",
+            ROLL_GATE_CODE,
+            "Hourly: enqueue roll_windows only when a window has reports to drop",
+            {
                 "REPORTS_TABLE": self.reports_table.table_name,
                 "GRIDS_TABLE": self.grids_table.table_name,
                 "QUEUE_URL": self.queue.queue_url,

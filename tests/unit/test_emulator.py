@@ -67,17 +67,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
         yield
 
 
-def _table(ddb: Any, *extra: str, **options: Any) -> None:
-    """Table `t` keyed by pk and sk (strings), with `extra` string attributes defined."""
+def _table(ddb: Any, *extra: str, name: str = "t", sort_type: str = "S", **options: Any) -> None:
+    """Table `name` keyed by pk (a string) and sk (`sort_type`), with `extra` string
+    attributes defined."""
     ddb.create_table(
-        TableName="t",
+        TableName=name,
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
         ],
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", *extra)
-        ],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", *extra)]
+        + [{"AttributeName": "sk", "AttributeType": sort_type}],
         BillingMode="PAY_PER_REQUEST",
         **options,
     )
@@ -273,18 +273,7 @@ def test_projected_reads_answer_as_stock_moto_does(
 def test_number_sort_keys_keep_their_numeric_order(aws: None) -> None:
     """Sorted by each item's cast value: Decimal for numbers, so 10 follows 9, not 1."""
     ddb = boto3.client("dynamodb", region_name="eu-west-1")
-    ddb.create_table(
-        TableName="n",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    _table(ddb, name="n", sort_type="N")
     values = ["10", "9", "-2.5", "100", "0", "1e3", "-11"]
     for v in values:
         ddb.put_item(TableName="n", Item={"pk": {"S": "p"}, "sk": {"N": v}})
