@@ -169,7 +169,7 @@ class Settings:
         "ENQUEUE_LINGER_MS): at high rates batches fill at once and the linger adds nothing.",
     )
     enqueue_linger_ms: float = _setting(
-        50.0,
+        100.0,
         "Under load (a send in flight), milliseconds a batch gathers reports before it is sent "
         "if ENQUEUE_BATCH_READY have not come sooner; a lone report goes at once. Larger: fewer "
         "SQS messages and worker tasks at moderate rates, more latency there.",

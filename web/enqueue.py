@@ -14,7 +14,8 @@ the report count. At high rates ``ready`` reports come long before the linger en
 while the previous send is in flight, so the linger costs nothing there; at moderate rates it
 makes batches of several reports where a short one sent one or two, each a task for the worker
 (bench/freshness.py: at 100 reports/s, 3.4 reports a message with a 20 ms linger and the worker
-fell behind; 6.6 with 50 ms, and it kept up). Each waiting
+fell behind; 6.6 with 50 ms, and it kept up; 8 with 100 ms, and the emulator's load fell
+enough for reports to show ~0.6 s sooner at the median). Each waiting
 request learns the fate of its own message: accepted (202) or failed (503). A request that
 waited longer than the enqueue timeout gets a 503 even if its message is accepted later; a retry
 with the same Idempotency-Key then stores nothing new.
