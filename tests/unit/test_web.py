@@ -75,6 +75,12 @@ def test_accepts_and_enqueues_before_answering(parts: dict[str, Any]) -> None:
     assert resp.headers["Cache-Control"] == "no-store"
 
 
+def test_the_acknowledgement_is_the_json_of_its_fields(parts: dict[str, Any]) -> None:
+    resp = post(parts["client"], GOOD)
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.content == json.dumps({"id": resp.json["id"], "status": "queued"}).encode()
+
+
 def test_idempotency_key_gives_the_same_id(parts: dict[str, Any]) -> None:
     a = post(parts["client"], GOOD, **{"Idempotency-Key": "k-1"})
     b = post(parts["client"], GOOD, **{"Idempotency-Key": "k-1"})
@@ -87,6 +93,12 @@ def test_idempotency_key_gives_the_same_id(parts: dict[str, Any]) -> None:
         (b"{not json", "application/json", 400, None),
         (b"[1, NaN]", "application/json", 400, None),
         (b"\xff\xfe", "application/json", 400, None),
+        (
+            b'{"lat": 1, "lon": 2, "category": "theft", "description": "a\\ud800"}',
+            "application/json",
+            400,
+            None,
+        ),  # a lone surrogate, escaped: not text
         (json.dumps(GOOD), "text/plain", 415, None),
         (json.dumps(GOOD), "", 415, None),
         (json.dumps({**GOOD, "lat": 91}), "application/json", 422, "lat"),
