@@ -217,12 +217,7 @@ def recompute(
             if cache is not None:
                 cache.consumed(markers)  # before the marks go: other processes replay it
             grids.clear_markers(markers)
-            result.markers += len(markers)
-            grids.put_meta("last_computed_at", computed_at)
-            if on_visible is not None:
-                # These reports now show on the map as it opens (every layer, without
-                # deferral; the first layers at the fine zooms, with it).
-                on_visible(_ticks(markers))
+            _chunk_done(grids, result, markers, computed_at, on_visible)
             elapsed = time.monotonic() - started
             if elapsed >= budget_s:
                 result.more = grids.has_dirty()
@@ -237,6 +232,23 @@ def recompute(
         return result
     finally:
         grids.release(LEASE, owner)
+
+
+def _chunk_done(
+    grids: GridRepository,
+    result: RecomputeResult,
+    markers: list[Marker],
+    computed_at: str,
+    on_visible: Callable[[dict[int, int]], None] | None,
+) -> None:
+    """After a chunk's marks are gone: the run's time, the count, the lags ended."""
+    if not result.markers:  # the run's one time: written once, not once a chunk
+        grids.put_meta("last_computed_at", computed_at)
+    result.markers += len(markers)
+    if on_visible is not None:
+        # These reports now show on the map as it opens (every layer, without deferral; the
+        # first layers at the fine zooms, with it).
+        on_visible(_ticks(markers))
 
 
 def _forget_unknown(seen: dict[str, list[StoredPoint]], markers: list[Marker]) -> None:

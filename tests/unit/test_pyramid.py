@@ -755,3 +755,22 @@ def test_stored_tiles_forget_everything_past_their_limit() -> None:
     assert tiles.get("a") == (True, b"12345") and tiles.get("b") == (True, None)
     tiles.put("c", b"123456")
     assert tiles.get("a") == (False, None) and tiles.get("c") == (False, None)
+
+
+def test_a_run_of_several_chunks_records_its_time_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    width = 360.0 / (1 << world.pyramid.partition_zoom)
+    for i in range(3):  # three partitions: three chunks
+        world.add(51.5, 10.0 + width * (i + 0.5))
+    real = world.grids.put_meta
+    written: list[tuple[str, str]] = []
+
+    def recording(name: str, value: str) -> None:
+        written.append((name, value))
+        real(name, value)
+
+    monkeypatch.setattr(world.grids, "put_meta", recording)
+    assert world.recompute().markers == 3
+    assert written == [("last_computed_at", NOW.isoformat())]
