@@ -106,9 +106,9 @@ def main() -> None:
         ours = best_us(app, conditional(app, TILE), args.calls)
         base_app = benchlib.create_noop()
         base = best_us(base_app, conditional(base_app, "/static"), args.calls)
-        settings = Settings.from_env({"SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0"})
+        unlimited = Settings.from_env({"SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0"})  # as load_ack
         poster = create_app(
-            settings,
+            unlimited,
             enqueue=lambda report, request_id: None,
             reader=None,  # type: ignore[arg-type]  # no read in this measure
             ready_checks={},
