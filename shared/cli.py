@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +27,11 @@ from shared.dlq import list_letters, redrive
 from shared.provision import provision
 from shared.pyramid import Recomputer
 from shared.rebuild import rebuild
+from shared.removal import remove_reports
 from shared.settings import Settings
 from shared.status import StatusReader
 from shared.storage import GridRepository, ReportRepository
-from shared.taskmsg import ROLL_WINDOWS, celery_body
+from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, celery_body
 from shared.tiles import Pyramid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,6 +306,32 @@ def cmd_roll(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def cmd_remove(args: argparse.Namespace, target: Target) -> int:
+    ids = []
+    for raw in args.ids:
+        try:
+            ids.append(str(uuid.UUID(raw)))
+        except ValueError:
+            raise OpsError(f"{raw!r} is not a report id (the id a 202 answered with)") from None
+    s = target.settings
+    ddb = target.client("dynamodb")
+    found = remove_reports(
+        ReportRepository(ddb, s.reports_table), GridRepository(ddb, s.grids_table), ids
+    )
+    partitions = sorted({p for stored_at in found.values() for p in stored_at})
+    if partitions:  # a worker recomputes them (a stopped one, once started: the marks wait)
+        body = celery_body(RECOMPUTE, [], s.queue_name)
+        target.client("sqs").send_message(QueueUrl=target.queue_url(s.queue_name), MessageBody=body)
+    missing = [rid for rid in ids if rid not in found]
+    print(
+        f"removed {len(found)} report(s) from {len(partitions)} partition(s)"
+        + ("; their grids are being recomputed" if partitions else "")
+    )
+    for rid in missing:
+        print(f"not found: {rid}")
+    return 1 if missing else 0
+
+
 # --- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -384,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("roll", help="queue the rolling-windows task (what the schedule sends)")
     p.set_defaults(func=cmd_roll)
+
+    p = sub.add_parser(
+        "remove",
+        help="delete reports by id (a submitter's request, spam); their grids are recomputed",
+        description="Deletes each report (and its Idempotency-Key record), marks its partition "
+        "for a fresh read and queues a recompute. Finding a report by id reads the whole "
+        "reports table once. Exit status 1 if an id was not found.",
+    )
+    p.add_argument("ids", nargs="+", metavar="ID", help="report id, as the 202 answered it")
+    p.set_defaults(func=cmd_remove)
     return parser
 
 

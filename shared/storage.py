@@ -270,6 +270,27 @@ class ReportRepository:
                 return pk[2:]
         return None
 
+    def delete_many(self, report_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Delete reports by id, and the guards of keyed ones; returns where each id found was
+        stored. A full scan (an id does not say where it was stored): for the ops command,
+        which removes reports on request, never for the services."""
+        wanted = set(report_ids)
+        found: dict[str, list[str]] = {}
+        for pk, sk in self._report_keys():
+            if sk in wanted:
+                found.setdefault(sk, []).append(pk[2:])
+        requests = [
+            {"DeleteRequest": {"Key": {"pk": {"S": f"p#{partition}"}, "sk": {"S": rid}}}}
+            for rid, partitions in sorted(found.items())
+            for partition in partitions
+        ]
+        requests += [
+            {"DeleteRequest": {"Key": {"pk": {"S": f"id#{rid}"}, "sk": {"S": "id"}}}}
+            for rid in sorted(wanted)
+        ]
+        write_all(self._ddb, self._table, requests)
+        return found
+
     def partitions_of_day(self, day: str) -> list[str]:
         return [item["sk"]["S"] for item in self._query(f"day#{day}", projection="sk")]
 

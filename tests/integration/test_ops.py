@@ -1,4 +1,5 @@
-"""Operating the real stack: scale to zero and back, the status endpoint, DLQ redrive, rebuild.
+"""Operating the real stack: scale to zero and back, the status endpoint, DLQ redrive, rebuild,
+removing reports.
 
 This module runs its own stack (it stops and starts workers) and plays `make run`'s part: a
 thread obeys `.run/control.json` through `Stack.apply_control` and rewrites the state file, and
@@ -211,3 +212,33 @@ def test_rebuild_equals_the_incremental_grids(ops: Ops, capsys: pytest.CaptureFi
     for key, blob in incremental.items():
         a, b = gridcodec.decode(blob), gridcodec.decode(rebuilt[key])
         assert a.shape == b.shape and (a == b).all(), key
+
+
+def test_remove_deletes_reports_and_their_grids_follow(
+    ops: Ops, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live = ops.live
+    ids = []
+    for body in cluster(random.Random(5), 3, -33.9, 18.4):  # three: the privacy threshold
+        resp = live.post_report(body)
+        assert resp.status_code == 202, resp.text
+        ids.append(resp.json()["id"])
+    url = f"{live.url}/api/safetyheatmap/heatmap/get?bbox=18.39,-33.91,18.41,-33.89&zoom=14"
+
+    def peak() -> float:
+        resp = live.http.get(url, timeout=10)
+        assert resp.status_code == 200, resp.text
+        return float(resp.json()["max_value"])
+
+    poll(lambda: peak() > 0, 45, "the cluster on the map")
+    capsys.readouterr()
+
+    assert ops.cli("remove", ids[0]) == 0
+    assert "removed 1 report(s) from 1 partition(s)" in capsys.readouterr().out
+    assert ids[0] not in live.reports().ids() and set(ids[1:]) <= set(live.reports().ids())
+    poll(lambda: peak() == 0, 45, "the map without it (two reports: under the threshold)")
+
+    assert ops.cli("remove", ids[0], "not-an-id") == 1  # refused before anything is deleted
+    assert "not a report id" in capsys.readouterr().err
+    assert ops.cli("remove", ids[0]) == 1  # gone already
+    assert f"not found: {ids[0]}" in capsys.readouterr().out
