@@ -146,6 +146,7 @@ def test_report_through_the_form_is_acknowledged(
     expect(status).to_contain_text("Report received", timeout=15_000)
     report_id = UUID.search(status.inner_text())
     assert report_id, status.inner_text()
+    expect(status).to_contain_text("Keep the reference")  # what `safetyheatmap remove` takes
     # The form starts over: no marker, no category, empty description.
     expect(page.get_by_label("Category", exact=True)).to_have_value("")
     expect(description).to_have_value("")

@@ -372,6 +372,7 @@ export function ReportForm(props: ReportFormProps) {
               <strong>Report received.</strong> Reference: <code className="report-id">{ack || "(none)"}</code>
             </p>
             <p>Thank you. It will count towards the heatmap at its next update.</p>
+            <p>Keep the reference: it is what the operators need to remove this report if you ask them to.</p>
           </div>
         )}
       </div>
