@@ -11,6 +11,7 @@ import pytest
 from shared import gridcodec
 from shared.removal import remove_reports
 from shared.report import Report, report_id
+from shared.settings import Settings
 from tests.unit.test_pyramid import NOW, World, _grid_items, make_world
 from tests.unit.test_runlog import fresh, process, run, same, side_by_side, snapshot
 
@@ -20,11 +21,11 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     yield from make_world(monkeypatch, PRIVACY_MIN_REPORTS="1")
 
 
-def test_a_removed_report_leaves_every_grid_as_if_it_had_never_come(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_removed_report_leaves_every_grid_as_if_it_had_never_come(world: World) -> None:
+    # A second world in the same emulator, same settings but its own tables.
     names = {"REPORTS_TABLE": "twin-reports", "GRIDS_TABLE": "twin-grids"}
-    twin = next(make_world(monkeypatch, PRIVACY_MIN_REPORTS="1", **names))
+    env = {f"SAFETYHEATMAP_{k}": v for k, v in ({"PRIVACY_MIN_REPORTS": "1"} | names).items()}
+    twin = World(Settings.from_env(env))
     keep = [(51.5, -0.12, "theft"), (51.5004, -0.1203, "harassment")]
     for w in (world, twin):
         for i, (lat, lon, category) in enumerate(keep):
