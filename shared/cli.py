@@ -18,19 +18,20 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from shared import aws, seed
+from shared.categories import CATEGORY_IDS
 from shared.dlq import list_letters, redrive
 from shared.provision import provision
 from shared.pyramid import Recomputer
 from shared.rebuild import rebuild
-from shared.removal import remove_reports
+from shared.removal import Selection, remove_reports, remove_rows, select_reports
 from shared.settings import Settings
 from shared.status import StatusReader
-from shared.storage import GridRepository, ReportRepository
+from shared.storage import GridRepository, ReportRepository, ReportRow
 from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, celery_body
 from shared.tiles import Pyramid
 
@@ -307,6 +308,11 @@ def cmd_roll(args: argparse.Namespace, target: Target) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, target: Target) -> int:
+    selection = _selection(args, datetime.now(UTC))
+    if args.ids and not selection.is_empty():
+        raise OpsError("give report ids or a selection (--bbox, --category, times), not both")
+    if not args.ids and selection.is_empty():
+        raise OpsError("give report ids, or select reports with --bbox, --category or times")
     ids = []
     for raw in args.ids:
         try:
@@ -315,9 +321,17 @@ def cmd_remove(args: argparse.Namespace, target: Target) -> int:
             raise OpsError(f"{raw!r} is not a report id (the id a 202 answered with)") from None
     s = target.settings
     ddb = target.client("dynamodb")
-    found = remove_reports(
-        ReportRepository(ddb, s.reports_table), GridRepository(ddb, s.grids_table), ids
-    )
+    reports, grids = ReportRepository(ddb, s.reports_table), GridRepository(ddb, s.grids_table)
+    if ids:
+        found = remove_reports(reports, grids, ids)
+    else:
+        rows = select_reports(reports, selection)
+        _describe_selected(rows)
+        if not args.yes:
+            if rows:
+                print("nothing removed: run again with --yes to remove them")
+            return 0
+        found = remove_rows(reports, grids, rows)
     partitions = sorted({p for stored_at in found.values() for p in stored_at})
     if partitions:  # a worker recomputes them (a stopped one, once started: the marks wait)
         body = celery_body(RECOMPUTE, [], s.queue_name)
@@ -330,6 +344,67 @@ def cmd_remove(args: argparse.Namespace, target: Target) -> int:
     for rid in missing:
         print(f"not found: {rid}")
     return 1 if missing else 0
+
+
+def _selection(args: argparse.Namespace, now: datetime) -> Selection:
+    try:
+        return Selection(
+            bbox=_bbox(args.bbox) if args.bbox else None,
+            category=_category(args.category) if args.category else None,
+            received_from=_moment(args.received_from, now, "--received-from"),
+            received_to=_moment(args.received_to, now, "--received-to"),
+            occurred_from=_moment(args.occurred_from, now, "--occurred-from"),
+            occurred_to=_moment(args.occurred_to, now, "--occurred-to"),
+        )
+    except ValueError as exc:
+        raise OpsError(str(exc)) from None
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        example = "-0.13,51.50,-0.12,51.51"
+        raise ValueError(f"--bbox: minLon,minLat,maxLon,maxLat, e.g. {example}") from None
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise ValueError("--bbox: west < east, south < north, within the map")
+    return west, south, east, north
+
+
+def _category(text: str) -> str:
+    if text not in CATEGORY_IDS:
+        raise ValueError(f"--category: one of {', '.join(sorted(CATEGORY_IDS))}")
+    return text
+
+
+_AGES = {"m": 60, "h": 3600, "d": 86400}
+
+
+def _moment(text: str | None, now: datetime, flag: str) -> datetime | None:
+    """An ISO 8601 time (UTC unless it says otherwise) or an age before now: 30m, 2h, 7d."""
+    if not text:
+        return None
+    if text[-1:] in _AGES and text[:-1].isdigit():
+        return now - timedelta(seconds=int(text[:-1]) * _AGES[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        hint = "an ISO 8601 time or an age (30m, 2h, 7d)"
+        raise ValueError(f"{flag}: {hint}, not {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _describe_selected(rows: list[ReportRow]) -> None:
+    if not rows:
+        print("no stored report matches")
+        return
+    by_category: dict[str, int] = {}
+    for row in rows:
+        by_category[row.category] = by_category.get(row.category, 0) + 1
+    first = min(row.received_at for row in rows).isoformat(timespec="seconds")
+    last = max(row.received_at for row in rows).isoformat(timespec="seconds")
+    kinds = ", ".join(f"{n} {c}" for c, n in sorted(by_category.items(), key=lambda kv: -kv[1]))
+    print(f"{len(rows)} report(s) match ({kinds}), received from {first} to {last}")
 
 
 # --- parser ----------------------------------------------------------------------------------
@@ -415,12 +490,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "remove",
-        help="delete reports by id (a submitter's request, spam); their grids are recomputed",
+        help="delete reports by id, or by area and time (spam); their grids are recomputed",
         description="Deletes each report (and its Idempotency-Key record), marks its partition "
-        "for a fresh read and queues a recompute. Finding a report by id reads the whole "
-        "reports table once. Exit status 1 if an id was not found.",
+        "for a fresh read and queues a recompute. Give report ids (a submitter's request), or "
+        "select reports with --bbox, --category and times (a flood of spam): a selection is "
+        "only shown unless --yes is given. Either way the whole reports table is read once. "
+        "Exit status 1 if an id was not found.",
     )
-    p.add_argument("ids", nargs="+", metavar="ID", help="report id, as the 202 answered it")
+    p.add_argument("ids", nargs="*", metavar="ID", help="report id, as the 202 answered it")
+    p.add_argument(
+        "--bbox",
+        help="minLon,minLat,maxLon,maxLat: reports inside (write --bbox=-0.13,... when it starts "
+        "with a minus)",
+    )
+    p.add_argument("--category", help="reports of this category")
+    for when, what in (("received", "the service received"), ("occurred", "the report says")):
+        p.add_argument(
+            f"--{when}-from",
+            metavar="TIME",
+            help=f"reports {what} at or after TIME: ISO 8601 (UTC unless it says) or an age "
+            "before now (30m, 2h, 7d)",
+        )
+        p.add_argument(f"--{when}-to", metavar="TIME", help=f"reports {what} before TIME")
+    p.add_argument("--yes", action="store_true", help="remove the selected reports")
     p.set_defaults(func=cmd_remove)
     return parser
 

@@ -21,7 +21,6 @@ once, which is what coalescing a burst of reports buys.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,12 +39,14 @@ from shared.storage import (
     partition_key,
 )
 from shared.tiles import (
+    EARTH_CIRCUMFERENCE_M,
+    MAX_LAT,
     TILE,
     WINDOWS,
     Pyramid,
-    cell_ground_m,
     layer_key,
     lonlat_to_world,
+    tile_center_lat,
     windows_containing,
 )
 
@@ -84,12 +85,6 @@ class Region:
     @property
     def shape(self) -> tuple[int, int]:
         return self.r1 - self.r0, self.c1 - self.c0
-
-    def centre_lat(self) -> float:
-        # Scalar math, not world_to_lonlat's arrays: planning asks this thousands of times a
-        # run (0.34 s of 6 runs' 2.2 s of planning and computing in cProfile).
-        my = (self.r0 + self.r1) / 2 / (TILE << self.z)
-        return math.degrees(2 * math.atan(math.exp((0.5 - my) * 2 * math.pi)) - math.pi / 2)
 
     def parent(self) -> Region:
         return Region(self.z - 1, self.r0 // 2, self.c0 // 2, -(-self.r1 // 2), -(-self.c1 // 2))
@@ -346,7 +341,9 @@ class Recomputer:
         ]
 
     def _step(self, block: Region) -> Step:
-        sigma = self._pyramid.sigma_cells(block.z, block.centre_lat())
+        # The latitude of the block's tile, not of the block: which partitions were dirty
+        # together must not change the values written (a block always lies in one tile).
+        sigma = self._pyramid.sigma_cells(block.z, tile_center_lat(block.z, block.r0 // TILE))
         reach = self._pyramid.reach(sigma)
         return Step(block, block.grow(2 * reach), block.grow(reach), sigma, reach)
 
@@ -407,8 +404,8 @@ class Recomputer:
         v = my * n - step.source.r0
         key = _digest("fine", step, u, v)
         if key not in memo:
-            cell_km2 = (cell_ground_m(zc, step.block.centre_lat()) / 1000.0) ** 2
-            values = density.density(u, v, step.source.shape, step.sigma, cell_km2)
+            values = density.density(u, v, step.source.shape, step.sigma, 1.0)
+            values /= row_areas_km2(step.source)[:, None]
             counts = density.simple_bin(u, v, step.source.shape)
             values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
             memo[key] = (values, counts)
@@ -437,8 +434,8 @@ class Recomputer:
             counts = self._read(cache, "c", layer, step.source)
             key = _digest("coarse", step, counts)
             if key not in memo:
-                cell_km2 = (cell_ground_m(step.block.z, step.block.centre_lat()) / 1000.0) ** 2
-                values = density.smooth(counts.astype(np.float64), step.sigma) / cell_km2
+                values = density.smooth(counts.astype(np.float64), step.sigma)
+                values /= row_areas_km2(step.source)[:, None]
                 values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
                 memo[key] = (values, counts)
             values = memo[key][0]
@@ -510,6 +507,21 @@ class Recomputer:
             tile[t] = grid[g]
         else:
             grid[g] = tile[t]
+
+
+def row_areas_km2(region: Region) -> np.ndarray:
+    """The ground area of one cell in each row of the region, at the row's own latitude.
+
+    Reports per cell become reports per km^2 row by row. With one area per step (its block's
+    centre's), a cell that two steps write (their reaches overlap) got the area of whichever
+    ran last, so its density depended on which partitions were recomputed together: 12 % at
+    the zoom-0 cell of London and Paris, whose rows there are degrees of latitude apart."""
+    n = TILE << region.z
+    rows = np.arange(region.r0, region.r1, dtype=np.float64) + 0.5
+    lat = np.degrees(2 * np.arctan(np.exp((0.5 - rows / n) * 2 * np.pi)) - np.pi / 2)
+    lat = np.clip(lat, -MAX_LAT, MAX_LAT)
+    ground_km = EARTH_CIRCUMFERENCE_M / 1000.0 * np.cos(np.radians(lat)) / n
+    return np.asarray(ground_km**2)
 
 
 def _digest(kind: str, step: Step, *arrays: np.ndarray) -> bytes:

@@ -54,6 +54,20 @@ bytes), lon, lat, occurred_at (microseconds since the epoch, exact), then the le
 category's UTF-8 name, which follows."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """A stored report as an operator selects reports to remove: where, what, when (never the
+    description)."""
+
+    id: str
+    partition: str
+    lon: float
+    lat: float
+    category: str
+    occurred_at: datetime
+    received_at: datetime
+
+
 def pack_points(points: Iterable[StoredPoint]) -> bytes:
     out = bytearray()
     for p in points:
@@ -279,17 +293,54 @@ class ReportRepository:
         for pk, sk in self._report_keys():
             if sk in wanted:
                 found.setdefault(sk, []).append(pk[2:])
+        # A guard can outlive its report (a delivery that died between the two writes).
+        self._delete(found, guards=wanted)
+        return found
+
+    def rows(self) -> Iterator[ReportRow]:
+        """Every stored report's place, category and times (a full scan: for the ops command's
+        removal by area and time, never for the services)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "ProjectionExpression": "pk, sk, lat, lon, category, occurred_at, received_at",
+        }
+        while True:
+            page = self._ddb.scan(**kwargs)
+            for item in page["Items"]:
+                if item["pk"]["S"].startswith("p#"):
+                    yield ReportRow(
+                        id=item["sk"]["S"],
+                        partition=item["pk"]["S"][2:],
+                        lon=float(item["lon"]["N"]),
+                        lat=float(item["lat"]["N"]),
+                        category=item["category"]["S"],
+                        occurred_at=datetime.fromisoformat(item["occurred_at"]["S"]),
+                        received_at=datetime.fromisoformat(item["received_at"]["S"]),
+                    )
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def delete_rows(self, rows: Iterable[ReportRow]) -> dict[str, list[str]]:
+        """Delete the reports `rows` found, and the guards of keyed ones; returns where each
+        was stored, as :meth:`delete_many` does."""
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row.id, []).append(row.partition)
+        self._delete(found, guards={rid for rid in found if _keyed(rid)})
+        return found
+
+    def _delete(self, found: dict[str, list[str]], guards: Iterable[str]) -> None:
         requests = [
             {"DeleteRequest": {"Key": {"pk": {"S": f"p#{partition}"}, "sk": {"S": rid}}}}
             for rid, partitions in sorted(found.items())
-            for partition in partitions
+            for partition in sorted(set(partitions))
         ]
         requests += [
             {"DeleteRequest": {"Key": {"pk": {"S": f"id#{rid}"}, "sk": {"S": "id"}}}}
-            for rid in sorted(wanted)
+            for rid in sorted(guards)
         ]
         write_all(self._ddb, self._table, requests)
-        return found
 
     def partitions_of_day(self, day: str) -> list[str]:
         return [item["sk"]["S"] for item in self._query(f"day#{day}", projection="sk")]

@@ -242,3 +242,11 @@ def test_remove_deletes_reports_and_their_grids_follow(
     assert "not a report id" in capsys.readouterr().err
     assert ops.cli("remove", ids[0]) == 1  # gone already
     assert f"not found: {ids[0]}" in capsys.readouterr().out
+
+    area = "--bbox=18.39,-33.91,18.41,-33.89"  # the rest, as a flood of spam is removed
+    assert ops.cli("remove", area, "--received-from", "1h") == 0
+    assert "2 report(s) match" in capsys.readouterr().out
+    assert set(ids[1:]) <= set(live.reports().ids())  # only shown
+    assert ops.cli("remove", area, "--received-from", "1h", "--yes") == 0
+    assert "removed 2 report(s)" in capsys.readouterr().out
+    assert not set(ids) & set(live.reports().ids())

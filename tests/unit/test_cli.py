@@ -7,8 +7,9 @@ import io
 import json
 import os
 import threading
+import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -17,9 +18,10 @@ from moto import mock_aws
 
 from shared import cli, dlq, seed
 from shared.provision import provision
-from shared.report import parse_submission
+from shared.report import Report, parse_submission
 from shared.settings import Settings
-from shared.taskmsg import STORE_REPORTS, celery_body
+from shared.storage import GridRepository, ReportRepository
+from shared.taskmsg import RECOMPUTE, STORE_REPORTS, celery_body
 
 COMMANDS = [
     [],
@@ -33,6 +35,7 @@ COMMANDS = [
     ["rebuild"],
     ["seed"],
     ["roll"],
+    ["remove"],
 ]
 
 
@@ -231,3 +234,50 @@ def test_dlq_decode_reads_our_messages_only() -> None:
     assert args[0][0]["request_id"] == "req-1"
     assert dlq.decode("garbage") is None
     assert dlq.decode(base64.b64encode(b"{}").decode()) is None
+
+
+def test_remove_by_selection_shows_what_matches_and_removes_only_with_yes(
+    aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings()
+    provision(settings)
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    reports = ReportRepository(ddb, settings.reports_table)
+    now = datetime.now(UTC)
+    spam = [
+        Report(str(uuid.uuid4()), 51.5 + i * 1e-4, -0.12, "other", "", now, now) for i in range(4)
+    ]
+    earlier = Report(str(uuid.uuid4()), 51.5, -0.12, "other", "", now, now - timedelta(days=1))
+    elsewhere = Report(str(uuid.uuid4()), 48.85, 2.35, "other", "", now, now)
+    reports.store_many([(r, "15/1/2") for r in [*spam, earlier]] + [(elsewhere, "15/3/4")])
+    select = ["--aws", "remove", "--bbox=-0.13,51.49,-0.11,51.51", "--received-from", "1h"]
+
+    for argv, error in [
+        ([], "give report ids, or select"),
+        ([spam[0].id, "--category", "other"], "not both"),
+        (["--bbox", "1,2"], "--bbox: minLon,minLat,maxLon,maxLat"),
+        (["--bbox", "1,2,0,3"], "west < east"),
+        (["--category", "spam"], "--category: one of"),
+        (["--received-from", "yesterday"], "--received-from: an ISO 8601 time or an age"),
+    ]:
+        assert cli.main(["--aws", "remove", *argv]) == 1, argv
+        assert error in capsys.readouterr().err, argv
+
+    assert cli.main(select) == 0  # shown, not removed
+    out = capsys.readouterr().out
+    assert "4 report(s) match (4 other), received from " in out and "nothing removed" in out
+    assert len(reports.ids()) == 6
+
+    assert cli.main([*select, "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "removed 4 report(s) from 1 partition(s); their grids are being recomputed" in out
+    assert sorted(reports.ids()) == sorted([earlier.id, elsewhere.id])
+    assert GridRepository(ddb, settings.grids_table).has_dirty()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    queue_url = sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
+    sent = sqs.receive_message(QueueUrl=queue_url)["Messages"]
+    assert dlq.decode(sent[0]["Body"])[0]["task"] == RECOMPUTE  # type: ignore[index]
+
+    assert cli.main(select) == 0
+    assert "no stored report matches" in capsys.readouterr().out
+    assert cli.main(["--aws", "remove", "--received-from", "2026-12-02T10:00"]) == 0  # UTC

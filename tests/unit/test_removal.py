@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
-from shared import gridcodec
-from shared.removal import remove_reports
+from shared import gridcodec, ingest
+from shared.removal import Selection, remove_reports, remove_rows, select_reports
 from shared.report import Report, report_id
 from shared.settings import Settings
-from tests.unit.test_pyramid import NOW, World, _grid_items, make_world
+from shared.storage import ReportRow
+from tests.unit.test_pyramid import NOW, World, _grid_items, as_if, make_world
 from tests.unit.test_runlog import fresh, process, run, same, side_by_side, snapshot
 
 
@@ -70,3 +73,73 @@ def test_no_worker_process_puts_a_removed_report_back_from_its_memory(world: Wor
     world.add(51.5, lons[0])  # A again: its step reads B's reports, from memory where known
     run(world, first)
     assert same(snapshot(world, lons), fresh(world, keys, lons))
+
+
+def _row(
+    lon: float, lat: float, category: str, received: datetime, occurred: datetime
+) -> ReportRow:
+    return ReportRow(str(uuid.uuid4()), "15/1/2", lon, lat, category, occurred, received)
+
+
+def test_a_selection_holds_all_its_conditions_with_half_open_bounds() -> None:
+    t = NOW
+    inside = _row(-0.125, 51.505, "theft", t, t - timedelta(days=1))
+    sel = Selection(
+        bbox=(-0.13, 51.50, -0.12, 51.51),
+        category="theft",
+        received_from=t,
+        received_to=t + timedelta(hours=1),
+        occurred_from=t - timedelta(days=2),
+        occurred_to=t,
+    )
+    assert sel.matches(inside)
+    assert not sel.is_empty() and Selection().is_empty()
+    misses = [
+        replace(inside, lon=-0.12),  # east edge: exclusive
+        replace(inside, lat=51.499),
+        replace(inside, category="harassment"),
+        replace(inside, received_at=t - timedelta(microseconds=1)),
+        replace(inside, received_at=t + timedelta(hours=1)),  # to: exclusive
+        replace(inside, occurred_at=t),
+    ]
+    assert not any(sel.matches(row) for row in misses)
+    assert sel.matches(replace(inside, lon=-0.13, lat=51.50))  # west and south: inclusive
+    assert Selection(category="theft").matches(replace(inside, lon=170.0))
+    with pytest.raises(ValueError):
+        select_reports(None, Selection())  # type: ignore[arg-type]  # refused before any read
+
+
+def _store(world: World, lat: float, lon: float, received: datetime, category: str) -> str:
+    report = Report(str(uuid.uuid4()), lat, lon, category, "", NOW, received)
+    ingest.store(report, world.reports, world.grids, world.pyramid, NOW)
+    return report.id
+
+
+def test_a_flood_selected_by_area_and_arrival_goes_and_the_grids_are_as_without_it(
+    world: World,
+) -> None:
+    names = {"REPORTS_TABLE": "twin-reports", "GRIDS_TABLE": "twin-grids"}
+    env = {f"SAFETYHEATMAP_{k}": v for k, v in ({"PRIVACY_MIN_REPORTS": "1"} | names).items()}
+    twin = World(Settings.from_env(env))
+    flood_at = NOW - timedelta(minutes=30)
+    for w in (world, twin):
+        _store(w, 51.5003, -0.1202, NOW - timedelta(days=2), "theft")  # in the area, before
+        _store(w, 48.85, 2.35, flood_at, "theft")  # during the flood, elsewhere
+    flood = {
+        _store(world, 51.5 + k * 1e-4, -0.12 - k * 1e-4, flood_at + timedelta(seconds=k), "other")
+        for k in range(6)
+    }
+    for w in (world, twin):
+        assert w.recompute().markers
+
+    before = _grid_items(world)
+    selection = Selection(bbox=(-0.13, 51.49, -0.11, 51.51), received_from=flood_at)
+    rows = select_reports(world.reports, selection)
+    assert {row.id for row in rows} == flood
+    found = remove_rows(world.reports, world.grids, rows)
+    assert set(found) == flood and not flood & set(world.reports.ids())
+    assert len(world.reports.ids()) == 2
+    assert world.recompute().markers
+    mine, theirs = _grid_items(world), _grid_items(twin)
+    assert as_if(theirs, {k: v for k, v in mine.items() if k in theirs}, before)
+    assert all(not gridcodec.decode(mine[k]).any() for k in mine.keys() - theirs.keys())
