@@ -122,6 +122,7 @@ def main() -> None:
         f"{statistics.median(lagged):.2f} s, p95 {pct(lagged, 0.95):.2f} s, "
         f"max {max(lagged):.2f} s"
     )
+    print("probe lags, sorted (s):", " ".join(f"{lag:.2f}" for lag in sorted(lagged)))
     fresh = status["freshness"]
 
     def secs(ms: float | None) -> str:

@@ -59,9 +59,15 @@ class BlobCache:
         self._lock = threading.Lock()
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[bytes, str]]:
+        return self.get_aged(keys)[0]
+
+    def get_aged(self, keys: list[str]) -> tuple[dict[str, tuple[bytes, str]], float]:
+        """The blobs, and how long ago the oldest copy among them was fetched (0: all now):
+        what is built from them may be cached only for what is left of the TTL."""
         now = self._clock()
         out: dict[str, tuple[bytes, str]] = {}
         missing = []
+        oldest = 0.0
         with self._lock:
             for key in keys:
                 hit = self._items.get(key)
@@ -71,6 +77,7 @@ class BlobCache:
                     if fresh or (key in self._refreshing and age < self._ttl + STALE_GRACE_S):
                         self._items.move_to_end(key)
                         out[key] = hit[1]
+                        oldest = max(oldest, age)
                         continue
                 missing.append(key)
             self._refreshing.update(missing)
@@ -90,7 +97,7 @@ class BlobCache:
                     self._items.move_to_end(key)
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)
-        return {k: v for k, v in out.items() if v is not _MISSING and v[0]}
+        return {k: v for k, v in out.items() if v is not _MISSING and v[0]}, oldest
 
 
 @dataclass(frozen=True)
@@ -101,11 +108,14 @@ class Answer:
 
 
 class RecentAnswers:
-    """The last answer to each exact request (path and query), kept for the grid cache's TTL.
+    """The last answer to each exact request (path and query), kept for what is left of the
+    grid cache's TTL.
 
     A repeated read within the TTL is then a lookup, with no parsing, no version lookups and no
-    hashing: the same staleness the blob cache already allows (`GRID_CACHE_TTL`), so an
-    answer's ETag still changes within that time of its tiles changing.
+    hashing. An answer is kept only until its oldest cached tile expires, so the two caches
+    together stale no more than the blob cache alone (`GRID_CACHE_TTL`): an answer's ETag
+    still changes within that time of its tiles changing. (Kept for a whole TTL from when it
+    was made, an answer built from a copy near its own expiry was served up to twice that.)
     """
 
     def __init__(
@@ -125,12 +135,13 @@ class RecentAnswers:
             return None
         return found[1]
 
-    def put(self, key: str, answer: Answer) -> None:
-        if self._ttl <= 0:
+    def put(self, key: str, answer: Answer, age: float = 0.0) -> None:
+        """Keep the answer; `age`: how long ago the oldest data behind it was fetched."""
+        if self._ttl <= age:
             return
         with self._lock:
             self._items.pop(key, None)
-            self._items[key] = (self._clock() + self._ttl, answer)
+            self._items[key] = (self._clock() + self._ttl - age, answer)
             while len(self._items) > self._size:
                 del self._items[next(iter(self._items))]  # the oldest entry
 
@@ -172,16 +183,19 @@ class GridReader:
         self._cache = cache
         self._pyramid = pyramid
 
-    def versions(self, layer: str, z: int, coords: list[tuple[int, int]]) -> tuple[str, ...]:
-        """The stored tiles an answer is made from, with their computed_at: its version.
+    def versions(
+        self, layer: str, z: int, coords: list[tuple[int, int]]
+    ) -> tuple[tuple[str, ...], float]:
+        """The stored tiles an answer is made from, with their computed_at: its version; and
+        the age of the oldest cached copy among them (``BlobCache.get_aged``).
 
         Cheap (cached blob lookups, nothing decoded), so a 304 and a warm 200 cost no render.
         """
         zc = min(z, self._pyramid.compute_zoom)
         dz = z - zc
         keys = sorted({grid_key("d", layer, zc, x >> dz, y >> dz) for x, y in coords})
-        blobs = self._cache.get_many(keys)
-        return tuple(f"{k}@{blobs[k][1]}" for k in keys if k in blobs)
+        blobs, age = self._cache.get_aged(keys)
+        return tuple(f"{k}@{blobs[k][1]}" for k in keys if k in blobs), age
 
     @staticmethod
     def region_tiles(r0: int, c0: int, r1: int, c1: int) -> list[tuple[int, int]]:

@@ -310,3 +310,27 @@ def test_a_repeated_read_is_answered_from_the_last_answer_until_the_ttl(tmp_path
         later = client.simulate_get(u, headers={"If-None-Match": first[u].headers["ETag"]})
         assert later.status_code == 200 and later.headers["ETag"] != first[u].headers["ETag"]
         assert later.headers["Cache-Control"] == first[u].headers["Cache-Control"]
+
+
+def test_an_answer_is_kept_only_until_the_oldest_tile_behind_it_expires(tmp_path: Path) -> None:
+    """Both caches together are no staler than the tile cache's TTL: an answer built from a
+    copy 0.3 s old is kept 0.2 s more, not a whole TTL (it was, so it could be 2 x TTL old)."""
+    grids = FakeGrids()
+    now = [100.0]
+    reader = GridReader(BlobCache(grids, ttl=0.5, size=16, clock=lambda: now[0]), Pyramid(200, 16))  # type: ignore[arg-type]
+    recent = RecentAnswers(ttl=0.5, clock=lambda: now[0])
+    settings = Settings(frontend_dir=str(tmp_path))
+    app = create_app(settings, FakeQueue(), reader, {}, lambda: NOW, recent=recent)
+    client = testing.TestClient(app)
+    _store_tile(grids, "all|all", 3, 2, 2, 50.0)
+    client.simulate_get("/api/safetyheatmap/heatmap/tiles/3/2/2.png")  # the tile cached at 100
+    now[0] += 0.3
+    url = "/api/safetyheatmap/heatmap/get?bbox=-80,45,-50,60&zoom=3"
+    first = client.simulate_get(url)  # made from the 0.3 s old copy
+    grid = np.zeros((STORED, STORED))
+    grid[2:-2, 2:-2] = 80.0
+    grids.items["d#all|all#3/2/2"] = (gridcodec.encode_density(grid), "2026-11-27T12:00:01+00:00")
+    now[0] += 0.1
+    assert client.simulate_get(url).headers["ETag"] == first.headers["ETag"]  # 0.4 s: cached
+    now[0] += 0.15
+    assert client.simulate_get(url).headers["ETag"] != first.headers["ETag"]  # 0.55 s: fresh

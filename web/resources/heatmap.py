@@ -41,6 +41,7 @@ def _send_cached(
     render_body: Callable[[], bytes],
     content_type: str,
     recent: RecentAnswers,
+    age: float,
 ) -> None:
     """304 when the client holds this version; else the cached body; else render it once.
 
@@ -48,13 +49,13 @@ def _send_cached(
     it changes exactly when the answer can change, and is known before anything is rendered.
     """
     if _not_modified(req, resp, etag):
-        recent.put(req.relative_uri, Answer(etag, None, content_type))
+        recent.put(req.relative_uri, Answer(etag, None, content_type), age)
         return
     body = bodies.get(etag)
     if body is None:
         body = render_body()
         bodies.put(etag, body)
-    recent.put(req.relative_uri, Answer(etag, body, content_type))
+    recent.put(req.relative_uri, Answer(etag, body, content_type), age)
     resp.content_type = content_type
     resp.data = body
 
@@ -121,13 +122,16 @@ class HeatmapResource:
         r1 = max(math.ceil(my1[0] * n), r0 + 1)
         c1, r1 = min(c1, n), min(r1, n)
         layer = layer_key(category, window)
-        versions = self._reader.versions(layer, zoom, self._reader.region_tiles(r0, c0, r1, c1))
+        tiles = self._reader.region_tiles(r0, c0, r1, c1)
+        versions, age = self._reader.versions(layer, zoom, tiles)
         etag = _etag("grid", layer, zoom, r0, c0, r1, c1, round(south + north, 6), versions)
 
         def render_body() -> bytes:
             return self._render(layer, category, window, zoom, (r0, c0, r1, c1), south, north)
 
-        _send_cached(req, resp, etag, self._bodies, render_body, falcon.MEDIA_JSON, self._recent)
+        _send_cached(
+            req, resp, etag, self._bodies, render_body, falcon.MEDIA_JSON, self._recent, age
+        )
 
     def _render(
         self,
@@ -234,7 +238,7 @@ class TileResource:
             raise falcon.HTTPNotFound(description="no such tile")
         category, window = _layer(req)
         layer = layer_key(category, window)
-        versions = self._reader.versions(layer, z, [(x, ty)])
+        versions, age = self._reader.versions(layer, z, [(x, ty)])
         etag = _etag("tile", layer, z, x, ty, versions)
 
         def render_body() -> bytes:
@@ -245,7 +249,7 @@ class TileResource:
             low, high = render.scale_for(bandwidth)
             return render.encode_png(render.colorize(tile.values, low, high))
 
-        _send_cached(req, resp, etag, self._bodies, render_body, "image/png", self._recent)
+        _send_cached(req, resp, etag, self._bodies, render_body, "image/png", self._recent, age)
 
 
 def _sig(value: float, digits: int = 4) -> float:
