@@ -121,7 +121,14 @@ class Settings:
     max_body_bytes: int = _setting(8192, "Largest accepted request body (bytes).")
     cache_max_age: int = _setting(5, "Cache-Control max-age (s) of heatmap answers.")
     static_max_age: int = _setting(300, "Cache-Control max-age (s) of the static frontend.")
-    grid_cache_ttl: float = _setting(0.5, "Seconds a grid stays in the in-process cache.")
+    grid_cache_ttl: float = _setting(
+        2.0, "Seconds a grid stays in the in-process cache at most (see GRID_CHECK_S)."
+    )
+    grid_check_s: float = _setting(
+        0.1,
+        "How often (s, at most) the web asks whether any grid was rewritten, while requests "
+        "come; a change expires its whole cache. 0: rely on GRID_CACHE_TTL alone.",
+    )
     grid_cache_size: int = _setting(2048, "Grids kept in the in-process cache.")
     retry_after: int = _setting(5, "Retry-After (s) sent with a 503.")
     frontend_dir: str = _setting("", "Static frontend folder; empty: the repo's frontend_dist.")

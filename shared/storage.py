@@ -27,6 +27,9 @@ from botocore.exceptions import ClientError
 from shared.report import Report
 
 GRID_SK = "g"
+TILES_WRITTEN = "tiles-written"
+"""The meta item rewritten after every write of tiles: the web's caches look at it to learn
+that tiles changed (``web.grids.BlobCache``), one small read instead of re-reading tiles."""
 _BATCH_GET = 100
 _BATCH_WRITE = 25
 _PARALLEL = 8
@@ -443,6 +446,8 @@ class GridRepository:
             for key, blob in blobs.items()
         ]
         write_all(self._ddb, self._table, requests)
+        if requests:  # after the tiles: a reader that sees it changed fetches them anew
+            self.put_meta(TILES_WRITTEN, f"{computed_at} {uuid.uuid4().hex[:8]}")
 
     # --- dirty markers ---------------------------------------------------------------------
     def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:

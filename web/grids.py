@@ -6,6 +6,7 @@ compute-zoom tile, which carries a 2-cell apron so interpolation is seamless acr
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
 from scipy import ndimage
 
 from shared import gridcodec
@@ -36,6 +38,13 @@ STALE_GRACE_S = 5.0
 class BlobCache:
     """A small LRU with a TTL: grids change only when a worker recomputes them.
 
+    With a ``beacon`` (the item the worker rewrites after every write of tiles,
+    ``GridRepository.TILES_WRITTEN``), a request looks at it at most every ``check_every``
+    seconds, and when it has changed every entry counts as expired: a new tile shows within
+    ``check_every`` plus one fetch instead of up to the TTL, and while nothing is written the
+    entries last the whole TTL. Looked at only when requests come, so an idle service reads
+    nothing; a failed look changes nothing (the TTL still bounds the staleness).
+
     An expired entry is refreshed by one thread while the others go on serving the copy they
     have (stale-while-revalidate). Without that, every request thread that met the expiry
     fetched the same tiles at once: under load, 16 threads stalled on the store every TTL,
@@ -49,6 +58,8 @@ class BlobCache:
         ttl: float,
         size: int,
         clock: Callable[[], float] = time.monotonic,
+        beacon: Callable[[], str | None] | None = None,
+        check_every: float = 0.1,
     ) -> None:
         self._grids = grids
         self._ttl = ttl
@@ -57,6 +68,40 @@ class BlobCache:
         self._items: OrderedDict[str, tuple[float, tuple[bytes, str]]] = OrderedDict()
         self._refreshing: set[str] = set()
         self._lock = threading.Lock()
+        self._beacon = beacon
+        self._check_every = check_every
+        self._checked_at = -math.inf
+        self._checking = False
+        self._seen: str | None = None
+        self._valid_from = -math.inf
+
+    def valid_from(self) -> float:
+        """Copies fetched before this time are expired (the beacon changed after them)."""
+        self._look()
+        return self._valid_from
+
+    def _look(self) -> None:
+        if self._beacon is None:
+            return
+        now = self._clock()
+        if now - self._checked_at < self._check_every:
+            return  # the common case, read without the lock (rechecked under it)
+        with self._lock:
+            if self._checking or now - self._checked_at < self._check_every:
+                return
+            self._checking = True
+        value = self._seen
+        try:
+            value = self._beacon()
+        except (BotoCoreError, ClientError):
+            pass  # the store is out of reach: serve what is cached, as the TTL allows
+        finally:
+            with self._lock:
+                self._checking = False
+                self._checked_at = now
+                if value != self._seen:
+                    self._seen = value
+                    self._valid_from = now
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[bytes, str]]:
         return self.get_aged(keys)[0]
@@ -64,6 +109,7 @@ class BlobCache:
     def get_aged(self, keys: list[str]) -> tuple[dict[str, tuple[bytes, str]], float]:
         """The blobs, and how long ago the oldest copy among them was fetched (0: all now):
         what is built from them may be cached only for what is left of the TTL."""
+        self._look()
         now = self._clock()
         out: dict[str, tuple[bytes, str]] = {}
         missing = []
@@ -73,7 +119,7 @@ class BlobCache:
                 hit = self._items.get(key)
                 if hit is not None:
                     age = now - hit[0]
-                    fresh = age < self._ttl
+                    fresh = age < self._ttl and hit[0] >= self._valid_from
                     if fresh or (key in self._refreshing and age < self._ttl + STALE_GRACE_S):
                         self._items.move_to_end(key)
                         out[key] = hit[1]
@@ -119,29 +165,35 @@ class RecentAnswers:
     """
 
     def __init__(
-        self, ttl: float, size: int = 4096, clock: Callable[[], float] = time.monotonic
+        self,
+        ttl: float,
+        size: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+        valid_from: Callable[[], float] = lambda: -math.inf,
     ) -> None:
         self._ttl = ttl
         self._size = size
         self._clock = clock
-        self._items: dict[str, tuple[float, Answer]] = {}
+        self._valid_from = valid_from
+        self._items: dict[str, tuple[float, float, Answer]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Answer | None:
         if self._ttl <= 0:
             return None
         found = self._items.get(key)
-        if found is None or found[0] < self._clock():
+        if found is None or found[0] < self._clock() or found[1] < self._valid_from():
             return None
-        return found[1]
+        return found[2]
 
     def put(self, key: str, answer: Answer, age: float = 0.0) -> None:
         """Keep the answer; `age`: how long ago the oldest data behind it was fetched."""
         if self._ttl <= age:
             return
+        fetched = self._clock() - age
         with self._lock:
             self._items.pop(key, None)
-            self._items[key] = (self._clock() + self._ttl - age, answer)
+            self._items[key] = (fetched + self._ttl, fetched, answer)
             while len(self._items) > self._size:
                 del self._items[next(iter(self._items))]  # the oldest entry
 
@@ -182,6 +234,9 @@ class GridReader:
     def __init__(self, cache: BlobCache, pyramid: Pyramid) -> None:
         self._cache = cache
         self._pyramid = pyramid
+
+    def valid_from(self) -> float:
+        return self._cache.valid_from()
 
     def versions(
         self, layer: str, z: int, coords: list[tuple[int, int]]

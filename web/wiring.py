@@ -9,7 +9,7 @@ import falcon
 from shared import aws
 from shared.settings import Settings
 from shared.status import StatusReader
-from shared.storage import GridRepository
+from shared.storage import TILES_WRITTEN, GridRepository
 from shared.tiles import Pyramid
 from web.app import create_app
 from web.enqueue import SqsEnqueuer
@@ -29,10 +29,14 @@ def build_app(settings: Settings) -> falcon.App:
         timeout_s=settings.enqueue_timeout,
     )
     grids = GridRepository(ddb, settings.grids_table)
-    reader = GridReader(
-        BlobCache(grids, settings.grid_cache_ttl, settings.grid_cache_size),
-        Pyramid(settings.bandwidth_m, settings.max_zoom),
+    cache = BlobCache(
+        grids,
+        settings.grid_cache_ttl,
+        settings.grid_cache_size,
+        beacon=(lambda: grids.get_meta(TILES_WRITTEN)) if settings.grid_check_s > 0 else None,
+        check_every=settings.grid_check_s,
     )
+    reader = GridReader(cache, Pyramid(settings.bandwidth_m, settings.max_zoom))
 
     def tables() -> None:
         for table in (settings.reports_table, settings.grids_table):

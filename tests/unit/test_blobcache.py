@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from shared import aws
+from shared.provision import provision
+from shared.settings import Settings
+from shared.storage import TILES_WRITTEN, GridRepository
 from web.grids import STALE_GRACE_S, BlobCache
 
 
@@ -80,3 +88,59 @@ def test_a_key_never_seen_is_fetched_by_every_thread_that_asks() -> None:
     assert cache.get_many(["absent"]) == {} and grids.calls == 1  # an absence is cached too
     clock.now += 1.0
     assert cache.get_many(["absent", "k"]) == {"k": (b"v1", "t1")} and grids.calls == 2
+
+
+class Beacon:
+    """The worker's tiles-written item, as the web reads it; counts the reads."""
+
+    def __init__(self) -> None:
+        self.value: str | None = "w1"
+        self.reads = 0
+        self.down = False
+
+    def __call__(self) -> str | None:
+        self.reads += 1
+        if self.down:
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Get")
+        return self.value
+
+
+def test_a_rewritten_beacon_expires_every_copy_and_is_read_at_most_every_check() -> None:
+    grids, clock, beacon = SlowGrids(), Clock(), Beacon()
+    cache = BlobCache(grids, ttl=2.0, size=8, clock=clock, beacon=beacon, check_every=0.1)  # type: ignore[arg-type]
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")} and beacon.reads == 1
+    for _ in range(5):  # within one check: the beacon is not read again
+        assert cache.get_many(["k"]) == {"k": (b"v1", "t1")}
+    assert beacon.reads == 1 and grids.calls == 1
+    clock.now += 0.5  # unchanged: the copy lasts its whole TTL
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")}
+    assert beacon.reads == 2 and grids.calls == 1
+    grids.items["k"] = (b"v2", "t2")
+    beacon.value = "w2"  # the worker wrote tiles
+    clock.now += 0.05
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")}  # not looked at yet
+    clock.now += 0.06
+    assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 2
+    valid_from = cache.valid_from()
+    beacon.down = True
+    clock.now += 0.2  # a failed look changes nothing
+    assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 2
+    assert cache.valid_from() == valid_from
+    clock.now += 2.0  # and the TTL still bounds the staleness
+    assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 3
+
+
+def test_every_write_of_tiles_rewrites_the_beacon(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        settings = Settings()
+        provision(settings)
+        grids = GridRepository(aws.client(settings, "dynamodb"), settings.grids_table)
+        assert grids.get_meta(TILES_WRITTEN) is None
+        grids.put_many({"d#all|all#3/2/2": b"x"}, "2026-12-02T00:00:00+00:00")
+        first = grids.get_meta(TILES_WRITTEN)
+        grids.put_many({}, "2026-12-02T00:00:01+00:00")  # nothing written: nothing to tell
+        assert grids.get_meta(TILES_WRITTEN) == first
+        grids.put_many({"d#all|all#3/2/2": b"y"}, "2026-12-02T00:00:00+00:00")  # same time
+        assert grids.get_meta(TILES_WRITTEN) not in (None, first)

@@ -334,3 +334,34 @@ def test_an_answer_is_kept_only_until_the_oldest_tile_behind_it_expires(tmp_path
     assert client.simulate_get(url).headers["ETag"] == first.headers["ETag"]  # 0.4 s: cached
     now[0] += 0.15
     assert client.simulate_get(url).headers["ETag"] != first.headers["ETag"]  # 0.55 s: fresh
+
+
+def test_a_repeated_read_shows_rewritten_tiles_once_the_beacon_says_so(tmp_path: Path) -> None:
+    grids = FakeGrids()
+    now = [100.0]
+    beacon = ["w1"]
+    cache = BlobCache(
+        grids,  # type: ignore[arg-type]
+        ttl=2.0,
+        size=16,
+        clock=lambda: now[0],
+        beacon=lambda: beacon[0],
+        check_every=0.1,
+    )
+    reader = GridReader(cache, Pyramid(200, 16))
+    recent = RecentAnswers(ttl=2.0, clock=lambda: now[0], valid_from=reader.valid_from)
+    settings = Settings(frontend_dir=str(tmp_path))
+    app = create_app(settings, FakeQueue(), reader, {}, lambda: NOW, recent=recent)
+    client = testing.TestClient(app)
+    _store_tile(grids, "all|all", 3, 2, 2, 50.0)
+    url = "/api/safetyheatmap/heatmap/get?bbox=-80,45,-50,60&zoom=3"
+    first = client.simulate_get(url)
+    now[0] += 1.0
+    assert client.simulate_get(url).headers["ETag"] == first.headers["ETag"]  # nothing new
+    assert grids.calls == 1
+    grid = np.zeros((STORED, STORED))
+    grid[2:-2, 2:-2] = 80.0
+    grids.items["d#all|all#3/2/2"] = (gridcodec.encode_density(grid), "2026-11-27T12:00:01+00:00")
+    beacon[0] = "w2"
+    now[0] += 0.15  # well within the TTL, past one look at the beacon
+    assert client.simulate_get(url).headers["ETag"] != first.headers["ETag"]
