@@ -56,7 +56,7 @@ def create_app(
     app.add_route(f"{API}/categories", CategoriesResource())
     app.add_route(f"{API}/config", ConfigResource(settings))
     # Answers repeat within the grid cache's TTL (many viewers of one city): serve them as is.
-    recent = recent or RecentAnswers(settings.grid_cache_ttl, valid_from=reader.valid_from)
+    recent = recent or RecentAnswers(settings.grid_cache_ttl, current=reader.current)
     app.add_route(
         f"{API}/heatmap/get",
         HeatmapResource(reader, pyramid, settings.max_grid_cells, recent),

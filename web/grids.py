@@ -31,6 +31,10 @@ class Tile:
     computed_at: str | None
 
 
+SETTLE_S = 1.0
+"""Copies fetched this soon after the beacon changed are fetched once more when it has passed:
+DynamoDB's eventually consistent reads converge within about a second (the emulator's at once)."""
+
 STALE_GRACE_S = 5.0
 """How long past its TTL an entry may still be served while another thread refreshes it."""
 
@@ -73,12 +77,20 @@ class BlobCache:
         self._checked_at = -math.inf
         self._checking = False
         self._seen: str | None = None
-        self._valid_from = -math.inf
+        self._looked = False
+        self._changed_at = -math.inf
 
-    def valid_from(self) -> float:
-        """Copies fetched before this time are expired (the beacon changed after them)."""
+    def current(self, fetched: float) -> bool:
+        """Whether a copy fetched at that time may still be served, as far as the beacon goes:
+        not if the beacon changed after it, nor if it was fetched less than ``SETTLE_S`` after
+        the change and that much has passed (an eventually consistent read just after a
+        write may return the tile as it was: such copies are fetched once more)."""
         self._look()
-        return self._valid_from
+        return self._current(fetched, self._clock())
+
+    def _current(self, fetched: float, now: float) -> bool:
+        changed = self._changed_at
+        return fetched >= changed and not (fetched < changed + SETTLE_S <= now)
 
     def _look(self) -> None:
         if self._beacon is None:
@@ -100,8 +112,10 @@ class BlobCache:
                 self._checking = False
                 self._checked_at = now
                 if value != self._seen:
+                    if self._looked:  # the first look only learns where things stand
+                        self._changed_at = now
                     self._seen = value
-                    self._valid_from = now
+                self._looked = True
 
     def get_many(self, keys: list[str]) -> dict[str, tuple[bytes, str]]:
         return self.get_aged(keys)[0]
@@ -119,7 +133,7 @@ class BlobCache:
                 hit = self._items.get(key)
                 if hit is not None:
                     age = now - hit[0]
-                    fresh = age < self._ttl and hit[0] >= self._valid_from
+                    fresh = age < self._ttl and self._current(hit[0], now)
                     if fresh or (key in self._refreshing and age < self._ttl + STALE_GRACE_S):
                         self._items.move_to_end(key)
                         out[key] = hit[1]
@@ -169,12 +183,12 @@ class RecentAnswers:
         ttl: float,
         size: int = 4096,
         clock: Callable[[], float] = time.monotonic,
-        valid_from: Callable[[], float] = lambda: -math.inf,
+        current: Callable[[float], bool] = lambda fetched: True,
     ) -> None:
         self._ttl = ttl
         self._size = size
         self._clock = clock
-        self._valid_from = valid_from
+        self._current = current
         self._items: dict[str, tuple[float, float, Answer]] = {}
         self._lock = threading.Lock()
 
@@ -182,7 +196,7 @@ class RecentAnswers:
         if self._ttl <= 0:
             return None
         found = self._items.get(key)
-        if found is None or found[0] < self._clock() or found[1] < self._valid_from():
+        if found is None or found[0] < self._clock() or not self._current(found[1]):
             return None
         return found[2]
 
@@ -235,8 +249,8 @@ class GridReader:
         self._cache = cache
         self._pyramid = pyramid
 
-    def valid_from(self) -> float:
-        return self._cache.valid_from()
+    def current(self, fetched: float) -> bool:
+        return self._cache.current(fetched)
 
     def versions(
         self, layer: str, z: int, coords: list[tuple[int, int]]

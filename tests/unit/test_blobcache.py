@@ -12,7 +12,7 @@ from shared import aws
 from shared.provision import provision
 from shared.settings import Settings
 from shared.storage import TILES_WRITTEN, GridRepository
-from web.grids import STALE_GRACE_S, BlobCache
+from web.grids import SETTLE_S, STALE_GRACE_S, BlobCache
 
 
 class Clock:
@@ -121,13 +121,28 @@ def test_a_rewritten_beacon_expires_every_copy_and_is_read_at_most_every_check()
     assert cache.get_many(["k"]) == {"k": (b"v1", "t1")}  # not looked at yet
     clock.now += 0.06
     assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 2
-    valid_from = cache.valid_from()
     beacon.down = True
     clock.now += 0.2  # a failed look changes nothing
     assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 2
-    assert cache.valid_from() == valid_from
     clock.now += 2.0  # and the TTL still bounds the staleness
     assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 3
+
+
+def test_a_copy_fetched_just_after_a_change_is_fetched_once_more_when_it_settled() -> None:
+    """An eventually consistent read just after the worker's write may return the old tile."""
+    grids, clock, beacon = SlowGrids(), Clock(), Beacon()
+    cache = BlobCache(grids, ttl=10.0, size=8, clock=clock, beacon=beacon, check_every=0.1)  # type: ignore[arg-type]
+    cache.get_many(["k"])
+    clock.now += SETTLE_S  # long after the first look's change
+    beacon.value = "w2"
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")} and grids.calls == 2  # read too soon
+    grids.items["k"] = (b"v2", "t2")  # the write shows now
+    clock.now += SETTLE_S / 2
+    assert cache.get_many(["k"]) == {"k": (b"v1", "t1")} and grids.calls == 2
+    clock.now += SETTLE_S / 2
+    assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 3  # settled
+    clock.now += SETTLE_S
+    assert cache.get_many(["k"]) == {"k": (b"v2", "t2")} and grids.calls == 3  # then it lasts
 
 
 def test_every_write_of_tiles_rewrites_the_beacon(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -349,7 +349,7 @@ def test_a_repeated_read_shows_rewritten_tiles_once_the_beacon_says_so(tmp_path:
         check_every=0.1,
     )
     reader = GridReader(cache, Pyramid(200, 16))
-    recent = RecentAnswers(ttl=2.0, clock=lambda: now[0], valid_from=reader.valid_from)
+    recent = RecentAnswers(ttl=2.0, clock=lambda: now[0], current=reader.current)
     settings = Settings(frontend_dir=str(tmp_path))
     app = create_app(settings, FakeQueue(), reader, {}, lambda: NOW, recent=recent)
     client = testing.TestClient(app)
