@@ -43,7 +43,7 @@ class BlobCache:
     """A small LRU with a TTL: grids change only when a worker recomputes them.
 
     With a ``beacon`` (the item the worker rewrites after every write of tiles,
-    ``GridRepository.TILES_WRITTEN``), a request looks at it at most every ``check_every``
+    ``shared.storage.TILES_WRITTEN``), a request looks at it at most every ``check_every``
     seconds, and when it has changed every entry counts as expired: a new tile shows within
     ``check_every`` plus one fetch instead of up to the TTL, and while nothing is written the
     entries last the whole TTL. Looked at only when requests come, so an idle service reads
