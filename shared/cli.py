@@ -349,7 +349,7 @@ def cmd_remove(args: argparse.Namespace, target: Target) -> int:
 def _selection(args: argparse.Namespace, now: datetime) -> Selection:
     try:
         return Selection(
-            bbox=_bbox(args.bbox) if args.bbox else None,
+            bbox=seed.parse_area(args.bbox, flag="--bbox", named=False) if args.bbox else None,
             category=_category(args.category) if args.category else None,
             received_from=_moment(args.received_from, now, "--received-from"),
             received_to=_moment(args.received_to, now, "--received-to"),
@@ -358,17 +358,6 @@ def _selection(args: argparse.Namespace, now: datetime) -> Selection:
         )
     except ValueError as exc:
         raise OpsError(str(exc)) from None
-
-
-def _bbox(text: str) -> tuple[float, float, float, float]:
-    try:
-        west, south, east, north = (float(v) for v in text.split(","))
-    except ValueError:
-        example = "-0.13,51.50,-0.12,51.51"
-        raise ValueError(f"--bbox: minLon,minLat,maxLon,maxLat, e.g. {example}") from None
-    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-        raise ValueError("--bbox: west < east, south < north, within the map")
-    return west, south, east, north
 
 
 def _category(text: str) -> str:

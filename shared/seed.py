@@ -55,17 +55,20 @@ HOUR_WEIGHTS = [4, 3, 3, 2, 1, 1, 1, 2, 3, 3, 3, 3, 3, 3, 3, 4, 5, 6, 8, 9, 9, 8
 ENDPOINT = "/api/safetyheatmap/report/add"
 
 
-def parse_area(text: str) -> tuple[float, float, float, float]:
-    if text in AREAS:
+def parse_area(
+    text: str, *, flag: str = "--area", named: bool = True
+) -> tuple[float, float, float, float]:
+    """A named area or minLon,minLat,maxLon,maxLat; errors name `flag`."""
+    if named and text in AREAS:
         return AREAS[text]
     try:
         west, south, east, north = (float(v) for v in text.split(","))
     except ValueError:
-        raise ValueError(
-            f"--area: one of {', '.join(sorted(AREAS))} or minLon,minLat,maxLon,maxLat"
-        ) from None
+        names = f"one of {', '.join(sorted(AREAS))} or " if named else ""
+        example = "" if named else ", e.g. -0.13,51.50,-0.12,51.51"
+        raise ValueError(f"{flag}: {names}minLon,minLat,maxLon,maxLat{example}") from None
     if not (-180 <= west < east <= 180 and -85 <= south < north <= 85):
-        raise ValueError("--area: west < east, south < north, within the map")
+        raise ValueError(f"{flag}: west < east, south < north, within the map")
     return west, south, east, north
 
 

@@ -303,26 +303,17 @@ class ReportRepository:
     def rows(self) -> Iterator[ReportRow]:
         """Every stored report's place, category and times (a full scan: for the ops command's
         removal by area and time, never for the services)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "ProjectionExpression": "pk, sk, lat, lon, category, occurred_at, received_at",
-        }
-        while True:
-            page = self._ddb.scan(**kwargs)
-            for item in page["Items"]:
-                if item["pk"]["S"].startswith("p#"):
-                    yield ReportRow(
-                        id=item["sk"]["S"],
-                        partition=item["pk"]["S"][2:],
-                        lon=float(item["lon"]["N"]),
-                        lat=float(item["lat"]["N"]),
-                        category=item["category"]["S"],
-                        occurred_at=datetime.fromisoformat(item["occurred_at"]["S"]),
-                        received_at=datetime.fromisoformat(item["received_at"]["S"]),
-                    )
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        projection = "pk, sk, lat, lon, category, occurred_at, received_at"
+        for item in self._report_items(projection):
+            yield ReportRow(
+                id=item["sk"]["S"],
+                partition=item["pk"]["S"][2:],
+                lon=float(item["lon"]["N"]),
+                lat=float(item["lat"]["N"]),
+                category=item["category"]["S"],
+                occurred_at=datetime.fromisoformat(item["occurred_at"]["S"]),
+                received_at=datetime.fromisoformat(item["received_at"]["S"]),
+            )
 
     def delete_rows(self, rows: Iterable[ReportRow]) -> dict[str, list[str]]:
         """Delete the reports `rows` found, and the guards of keyed ones; returns where each
@@ -354,27 +345,23 @@ class ReportRepository:
         return [sk for _, sk in self._report_keys()]
 
     def _report_keys(self) -> Iterator[tuple[str, str]]:
-        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk, sk"}
-        while True:
-            page = self._ddb.scan(**kwargs)
-            for item in page["Items"]:
-                if item["pk"]["S"].startswith("p#"):
-                    yield item["pk"]["S"], item["sk"]["S"]
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in self._report_items("pk, sk"):
+            yield item["pk"]["S"], item["sk"]["S"]
 
     def partitions(self) -> list[str]:
         """Every partition holding reports (a full scan: for rebuilds only)."""
-        seen: set[str] = set()
-        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk"}
+        return sorted({item["pk"]["S"][2:] for item in self._report_items("pk")})
+
+    def _report_items(self, projection: str) -> Iterator[dict[str, Any]]:
+        """The report items of the whole table (not guards or day entries), page after page."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": projection}
         while True:
             page = self._ddb.scan(**kwargs)
             for item in page["Items"]:
                 if item["pk"]["S"].startswith("p#"):
-                    seen.add(item["pk"]["S"][2:])
+                    yield item
             if "LastEvaluatedKey" not in page:
-                return sorted(seen)
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _query(self, pk: str, projection: str) -> Iterator[dict[str, Any]]:
