@@ -39,6 +39,7 @@ from shared.logs import configure_logging  # noqa: E402
 from shared.provision import provision  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from web.app import create_app  # noqa: E402
+from web.grids import RecentAnswers  # noqa: E402
 from web.wiring import build_app  # noqa: E402
 
 TILE = "/api/safetyheatmap/heatmap/tiles/13/4093/2724.png"
@@ -113,6 +114,7 @@ def main() -> None:
             reader=None,  # type: ignore[arg-type]  # no read in this measure
             ready_checks={},
             clock=lambda: datetime.now(UTC),
+            recent=RecentAnswers(0),  # nor its answers
         )
         add = submission("/api/safetyheatmap/report/add")
         status, _ = call(poster, dict(add, **{"wsgi.input": io.BytesIO(add["bench.body"])}))
