@@ -95,8 +95,8 @@ WRU_USD = 0.625 / 1e6  # on-demand, us-east-1, 2026-11-28
 RRU_USD = 0.125 / 1e6
 REPORTS_PER_DAY = 10_000
 DAYS_PER_MONTH = 30
-LEASE_S = 45.0  # the worker's task_time_limit + 5
-TASK_TIME_LIMIT = 40.0
+LEASE_S = 80.0  # the worker's task_time_limit + 5
+TASK_TIME_LIMIT = 75.0
 
 # Kinds of writes, in the order the breakdown prints them.
 KINDS = [

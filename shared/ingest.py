@@ -191,6 +191,7 @@ def recompute(
             background_every_s,
             clock,
             stored,
+            slice_s=BACKGROUND_SHARE * max(budget_s, 1.0),
         )
         cursor = ""
         while True:
@@ -274,11 +275,13 @@ def _take_lease(grids: GridRepository, owner: str, lease_s: float, waiter: bool)
     return True
 
 
-BACKGROUND_SLICE_S = 2.0
-"""Background work a run does, at most, when load keeps it going to its budget; spread
-between its chunks in proportion to the time gone, where it all came after the last chunk: the
-run that followed waited for it, and the reports marked meanwhile with it (bench/freshness.py:
-the freshness tail)."""
+BACKGROUND_SHARE = 0.1
+"""Background work a run does, at most, when load keeps it going to its budget, as a share of
+the budget (2 s of a 20 s run); spread between its chunks in proportion to the time gone, where
+it all came after the last chunk: the run that followed waited for it, and the reports marked
+meanwhile with it (bench/freshness.py: the freshness tail). A share, so a longer run does not
+starve the categories and overview zooms (of a second at least: a run with no budget left still
+gets a piece)."""
 BACKGROUND_PIECE = 16
 """Partitions of one layer recomputed in one go by the background pass, the rest re-marked:
 a city's ~90 partitions of a category layer took 1.7-2.6 s at once, as long a wait for the
@@ -326,8 +329,10 @@ class _BackgroundPass:
         every_s: float,
         clock: Callable[[], float],
         stored: StoredTiles | None = None,
+        slice_s: float = 2.0,
     ) -> None:
         self._grids = grids
+        self._slice_s = slice_s
         self._stored = stored
         self._recomputer = recomputer
         self._result = result
@@ -353,12 +358,12 @@ class _BackgroundPass:
 
     def between_chunks(self, seen: dict[str, list[StoredPoint]], share: float) -> None:
         """A due pass, in the run's share of its slice so far: a layer at a time."""
-        allowed = BACKGROUND_SLICE_S * min(share, 1.0)
+        allowed = self._slice_s * min(share, 1.0)
         if self._spent < allowed and self._due():
             self._work(seen, time.monotonic() + allowed - self._spent, quiet=False)
 
     def finish(self, seen: dict[str, list[StoredPoint]], quiet: bool) -> None:
-        slice_end = time.monotonic() + max(0.0, BACKGROUND_SLICE_S - self._spent)
+        slice_end = time.monotonic() + max(0.0, self._slice_s - self._spent)
         waiting = self._work(seen, slice_end, quiet)
         if waiting and not self._due():
             self._result.background_in = self._every_s - self._elapsed()

@@ -87,8 +87,14 @@ class Settings:
         "store reports meanwhile.",
     )
     worker_prefetch: int = _setting(4, "Messages a worker process reserves ahead.")
-    task_soft_time_limit: int = _setting(30, "Soft time limit of one task run (s).")
-    task_time_limit: int = _setting(40, "Hard time limit of one task run (s).")
+    task_soft_time_limit: int = _setting(
+        60,
+        "Soft time limit of one task run (s). A recompute run works through the dirty marks for "
+        "two thirds of it, then hands on to a fresh run.",
+    )
+    task_time_limit: int = _setting(
+        75, "Hard time limit of one task run (s); a recompute lease lasts this + 5 s."
+    )
     task_max_retries: int = _setting(3, "Explicit retries of a failing task.")
     retry_backoff_max: int = _setting(20, "Largest retry countdown (s).")
     recompute_delay: float = _setting(

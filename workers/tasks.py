@@ -172,7 +172,9 @@ class Runner:
                 now=datetime.now(UTC),
                 computed_at=utc_now_iso(),
                 # Two thirds of the soft limit: the last chunk and the background slice fit in
-                # the rest. Each run's end is a pause for the reports (bench/freshness.py).
+                # the rest. Each run's start costs the reports marked meanwhile: the lease, the
+                # run log's replay and, in a pool process that has not run lately, reading the
+                # city afresh (~1 s; bench/freshness.py), so runs are long (40 s by default).
                 budget_s=self.settings.task_soft_time_limit * 2 / 3,
                 on_visible=visible,
                 overview_zoom=self.settings.overview_zoom,

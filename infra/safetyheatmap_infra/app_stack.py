@@ -608,7 +608,7 @@ class AppStack(Stack):
             essential=True,
             environment=environment,
             readonly_root_filesystem=True,
-            # SIGTERM = Celery warm shutdown: running tasks finish (hard limit 40 s); messages
+            # SIGTERM = Celery warm shutdown: running tasks finish (hard limit 75 s); messages
             # reserved but not started come back after the visibility timeout. 120 s is the
             # Fargate maximum and also the Spot interruption notice.
             stop_timeout=Duration.seconds(120),

@@ -265,7 +265,7 @@ def test_background_work_follows_its_cadence_and_category_layers_catch_up_when_q
 ) -> None:
     # A pass ends on its slice of time: on a busy box (the suite runs two files at once) one
     # second may not finish it. Slicing has its own test; here every due pass completes.
-    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 600.0)
+    monkeypatch.setattr(ingest, "BACKGROUND_SHARE", 1e6)
     clock = Clock()
     world.add(10.0, 10.0)
     first = deferred(world, clock)
@@ -326,7 +326,7 @@ def test_background_work_follows_its_cadence_and_category_layers_catch_up_when_q
 def test_background_pass_is_sliced_by_layer_and_resumes(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 0.0)
+    monkeypatch.setattr(ingest, "BACKGROUND_SHARE", 0.0)
     clock = Clock()
     world.add(-5.0, 20.0, category="theft")
     runs = [deferred(world, clock)]
@@ -342,7 +342,7 @@ def test_background_pass_is_sliced_by_layer_and_resumes(
 def test_a_layer_of_many_partitions_goes_in_pieces_the_rest_marked_again(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 0.0)
+    monkeypatch.setattr(ingest, "BACKGROUND_SHARE", 0.0)
     monkeypatch.setattr(ingest, "BACKGROUND_PIECE", 1)
     world.add(-5.0, 20.0, category="theft")
     world.add(5.0, 20.0, category="theft")  # another partition
@@ -388,7 +388,7 @@ def test_a_run_writes_each_background_mark_once_however_often_it_goes_round(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
-    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 0.0)  # the pass itself stays for later
+    monkeypatch.setattr(ingest, "BACKGROUND_SHARE", 0.0)  # the pass itself stays for later
     for lat in (10.0, 20.0):
         world.add(lat, 10.0, category="theft")
     first = world.grids.dirty_markers()[0]
@@ -625,7 +625,7 @@ def test_a_due_background_pass_goes_between_the_chunks_of_a_busy_run(
 ) -> None:
     """Not all after the last chunk: the run that follows and its reports waited for it."""
     monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
-    monkeypatch.setattr(ingest, "BACKGROUND_SLICE_S", 600.0)
+    monkeypatch.setattr(ingest, "BACKGROUND_SHARE", 1e6)
     pz = world.pyramid.partition_zoom
     lat_of = {partition_key(pz, *world.pyramid.partition_of(10.0, lat)): lat for lat in (10, 20)}
     for lat in lat_of.values():
