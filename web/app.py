@@ -13,9 +13,10 @@ from shared.settings import Settings
 from shared.tiles import Pyramid
 from web import errors
 from web.grids import GridReader, RecentAnswers
-from web.middleware import CacheHeaders, RequestId, RequestLog, SecurityHeaders
+from web.middleware import CacheHeaders, RequestId, RequestIds, RequestLog, SecurityHeaders
 from web.openapi import OPENAPI_PATH, build_document
 from web.ratelimit import ClientAddress, RateLimit, SharedBuckets
+from web.replay import Replay
 from web.resources.health import HealthResource, ReadyResource
 from web.resources.heatmap import HeatmapResource, TileResource
 from web.resources.meta import CategoriesResource, ConfigResource
@@ -37,10 +38,16 @@ def create_app(
     limiter: SharedBuckets | None = None,
     status: Callable[[], dict[str, Any]] | None = None,
     recent: RecentAnswers | None = None,
-) -> falcon.App:
+) -> Replay:
     """``limiter``: the host's shared token buckets for report submissions; None: no limit.
     ``recent``: the last answers to heatmap reads, kept for ``GRID_CACHE_TTL`` by default."""
-    middleware: list[Any] = [RequestLog(), RequestId(), SecurityHeaders(), CacheHeaders(settings)]
+    ids = RequestIds()
+    middleware: list[Any] = [
+        RequestLog(),
+        RequestId(ids),
+        SecurityHeaders(),
+        CacheHeaders(settings),
+    ]
     if settings.cors_origins:
         middleware.append(falcon.CORSMiddleware(allow_origins=list(settings.cors_origins)))
     if limiter is not None:
@@ -72,4 +79,4 @@ def create_app(
     app.add_route(OPENAPI_PATH, OpenApiResource(document))
     frontend = Path(settings.frontend_dir) if settings.frontend_dir else REPO_ROOT / "frontend_dist"
     app.add_sink(StaticFiles(frontend), prefix=r"/(?!api/)")
-    return app
+    return Replay(app, recent, ids)

@@ -65,8 +65,8 @@ class SecurityHeaders:
         resp.set_headers(SECURITY_HEADERS)
 
 
-class RequestId:
-    """Carries a request id from the client (or a fresh one) into logs and the task message.
+class RequestIds:
+    """A request's id: the client's (printable, at most 64 characters) or a fresh one.
 
     A fresh id is a random per-process prefix and a counter: unique like a uuid4 within any
     realistic fleet, without reading the OS's random source on every cached read."""
@@ -76,9 +76,9 @@ class RequestId:
         self._count = itertools.count()
         self._pid = -1
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raw = req.get_header("X-Request-Id") or ""
-        req.context.request_id = raw if 0 < len(raw) <= 64 and raw.isprintable() else self._fresh()
+    def of(self, raw: str | None) -> str:
+        raw = raw or ""
+        return raw if 0 < len(raw) <= 64 and raw.isprintable() else self._fresh()
 
     def _fresh(self) -> str:
         if self._pid != os.getpid():  # gunicorn forks after building the app: new prefix
@@ -86,12 +86,38 @@ class RequestId:
             self._pid = os.getpid()
         return f"{self._prefix}{next(self._count):016x}"
 
+
+class RequestId:
+    """Carries a request id from the client (or a fresh one) into logs and the task message."""
+
+    def __init__(self, ids: RequestIds | None = None) -> None:
+        self._ids = ids or RequestIds()
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.request_id = self._ids.of(req.get_header("X-Request-Id"))
+
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
     ) -> None:
         rid = req.context.get("request_id")
         if rid:
             resp.set_header("X-Request-Id", rid)
+
+
+def log_request(
+    method: str, path: str, status: int, duration_ms: float | None, request_id: str | None
+) -> None:
+    """The access line: one per request, whichever way it was answered."""
+    access_log.info(
+        "request",
+        {
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": None if duration_ms is None else round(duration_ms, 2),
+            "request_id": request_id,
+        },
+    )
 
 
 class RequestLog:
@@ -112,16 +138,7 @@ class RequestLog:
         started = req.context.get("started")
         duration = (time.perf_counter() - started) * 1000 if started else None
         status = resp.status_code
-        access_log.info(
-            "request",
-            {
-                "method": req.method,
-                "path": req.path,
-                "status": status,
-                "duration_ms": None if duration is None else round(duration, 2),
-                "request_id": req.context.get("request_id"),
-            },
-        )
+        log_request(req.method, req.path, status, duration, req.context.get("request_id"))
         if req.method == "POST" and req.path.endswith("/report/add"):
             stats = self._stats or metrics()
             if status == 202:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import falcon
-
 from shared import aws
 from shared.settings import Settings
 from shared.status import StatusReader
@@ -15,9 +13,10 @@ from web.app import create_app
 from web.enqueue import SqsEnqueuer
 from web.grids import BlobCache, GridReader
 from web.ratelimit import from_settings as rate_limiter
+from web.replay import WsgiApp
 
 
-def build_app(settings: Settings) -> falcon.App:
+def build_app(settings: Settings) -> WsgiApp:
     sqs = aws.client(settings, "sqs", timeout=settings.enqueue_timeout, attempts=2)
     ddb = aws.client(settings, "dynamodb", timeout=3.0, attempts=3)
     enqueue = SqsEnqueuer(

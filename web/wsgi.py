@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import falcon
-
 from shared.logs import configure_logging
 from shared.settings import Settings
+from web.replay import WsgiApp
 from web.wiring import build_app
 
 
-def create() -> falcon.App:
+def create() -> WsgiApp:
     settings = Settings.from_env()
     configure_logging(settings.log_level, "web")
     return build_app(settings)

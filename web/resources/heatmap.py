@@ -23,6 +23,7 @@ from shared.tiles import (
 )
 from web.errors import BadRequest
 from web.grids import Answer, BodyCache, GridReader, RecentAnswers
+from web.replay import ANSWERED
 
 RENDER_VERSION = "1"
 """Bump when rendering changes, so clients' cached answers are not taken as current."""
@@ -49,15 +50,20 @@ def _send_cached(
     it changes exactly when the answer can change, and is known before anything is rendered.
     """
     if _not_modified(req, resp, etag):
-        recent.put(req.relative_uri, Answer(etag, None, content_type), age)
+        _remember(req, recent, Answer(etag, None, content_type), age)
         return
     body = bodies.get(etag)
     if body is None:
         body = render_body()
         bodies.put(etag, body)
-    recent.put(req.relative_uri, Answer(etag, body, content_type), age)
+    _remember(req, recent, Answer(etag, body, content_type), age)
     resp.content_type = content_type
     resp.data = body
+
+
+def _remember(req: falcon.Request, recent: RecentAnswers, answer: Answer, age: float) -> None:
+    recent.put(req.relative_uri, answer, age)
+    req.env[ANSWERED] = (req.relative_uri, req.path, answer)  # for web.replay
 
 
 def _not_modified(req: falcon.Request, resp: falcon.Response, etag: str) -> bool:
@@ -78,9 +84,11 @@ def _send_recent(req: falcon.Request, resp: falcon.Response, recent: RecentAnswe
     if answer is None:
         return False
     if _not_modified(req, resp, answer.etag):
+        req.env[ANSWERED] = (req.relative_uri, req.path, answer)
         return True
     if answer.body is None:  # only a 304 was recent: render as usual
         return False
+    req.env[ANSWERED] = (req.relative_uri, req.path, answer)
     resp.content_type = answer.content_type
     resp.data = answer.body
     return True
