@@ -176,6 +176,11 @@ class RecentAnswers:
     together stale no more than the blob cache alone (`GRID_CACHE_TTL`): an answer's ETag
     still changes within that time of its tiles changing. (Kept for a whole TTL from when it
     was made, an answer built from a copy near its own expiry was served up to twice that.)
+
+    Bounded by count and by the bytes of the bodies it holds, and an expired answer at the
+    front is dropped as soon as another comes: a heatmap/get answer may be a megabyte, and
+    viewers panning a map make a new request every time, so kept until 4,096 had come after
+    them, stale answers could have filled a 0.5 GB web task.
     """
 
     def __init__(
@@ -184,13 +189,20 @@ class RecentAnswers:
         size: int = 4096,
         clock: Callable[[], float] = time.monotonic,
         current: Callable[[float], bool] = lambda fetched: True,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._ttl = ttl
         self._size = size
         self._clock = clock
         self._current = current
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._items: dict[str, tuple[float, float, Answer]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
 
     def get(self, key: str) -> Answer | None:
         if self._ttl <= 0:
@@ -204,12 +216,22 @@ class RecentAnswers:
         """Keep the answer; `age`: how long ago the oldest data behind it was fetched."""
         if self._ttl <= age:
             return
-        fetched = self._clock() - age
+        now = self._clock()
+        fetched = now - age
         with self._lock:
-            self._items.pop(key, None)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[2].body or b"")
             self._items[key] = (fetched + self._ttl, fetched, answer)
-            while len(self._items) > self._size:
-                del self._items[next(iter(self._items))]  # the oldest entry
+            self._bytes += len(answer.body or b"")
+            items = self._items
+            while len(items) > 1:
+                oldest = next(iter(items))  # the first kept, as good as the first to expire
+                expires, _, kept = items[oldest]
+                if expires >= now and len(items) <= self._size and self._bytes <= self._max_bytes:
+                    break
+                del items[oldest]
+                self._bytes -= len(kept.body or b"")
 
 
 class BodyCache:

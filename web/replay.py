@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,8 @@ class _Sent:
 class _Entry:
     recent_key: str
     path: str
-    answer: Answer
+    answer: weakref.ref[Answer]
+    """Weak: RecentAnswers decides how long an answer (maybe a megabyte) lives, not this."""
     sent: dict[bool, _Sent] = field(default_factory=dict)
     """By `modified`: the 200 (True) and the 304 (False) as the app sent them."""
 
@@ -68,19 +70,34 @@ class Replay:
         get = environ.get
         key = (get("PATH_INFO", ""), get("QUERY_STRING", ""), get("HTTP_ORIGIN"))
         entry = self._entries.get(key)
-        if entry is not None and self._recent.get(entry.recent_key) is entry.answer:
-            answer = entry.answer
-            raw = environ.get("HTTP_IF_NONE_MATCH")
-            # As the resource matches it (web.resources.heatmap._not_modified).
-            modified = not (raw and (answer.etag in raw or raw.strip() == "*"))
-            sent = entry.sent.get(modified)
-            if sent is not None and (answer.body is not None or not modified):
-                rid = self._ids.of(environ.get("HTTP_X_REQUEST_ID"))
-                start_response(sent.status, [*sent.headers, ("X-Request-Id", rid)])
-                duration = (time.perf_counter() - started) * 1000
-                log_request("GET", entry.path, int(sent.status[:3]), duration, rid)
-                return [answer.body] if modified and answer.body is not None else []
+        if entry is not None:
+            body = self._replay(entry, environ, start_response, started)
+            if body is not None:
+                return body
         return self._record(key, environ, start_response)
+
+    def _replay(
+        self,
+        entry: _Entry,
+        environ: dict[str, Any],
+        start_response: Callable[..., Any],
+        started: float,
+    ) -> list[bytes] | None:
+        """The recorded answer, if it is still the current one and its variant was seen."""
+        answer = entry.answer()
+        if answer is None or self._recent.get(entry.recent_key) is not answer:
+            return None
+        raw = environ.get("HTTP_IF_NONE_MATCH")
+        # As the resource matches it (web.resources.heatmap._not_modified).
+        modified = not (raw and (answer.etag in raw or raw.strip() == "*"))
+        sent = entry.sent.get(modified)
+        if sent is None or (modified and answer.body is None):
+            return None
+        rid = self._ids.of(environ.get("HTTP_X_REQUEST_ID"))
+        start_response(sent.status, [*sent.headers, ("X-Request-Id", rid)])
+        duration = (time.perf_counter() - started) * 1000
+        log_request("GET", entry.path, int(sent.status[:3]), duration, rid)
+        return [answer.body] if modified and answer.body is not None else []
 
     def _record(
         self,
@@ -102,8 +119,8 @@ class Replay:
         sent = seen[-1]
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or entry.answer is not answer:
-                entry = _Entry(recent_key, path, answer)
+            if entry is None or entry.answer() is not answer:
+                entry = _Entry(recent_key, path, weakref.ref(answer))
                 self._entries.pop(key, None)
                 self._entries[key] = entry
                 while len(self._entries) > self._size:

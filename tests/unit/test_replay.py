@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from shared.settings import Settings
 from shared.tiles import Pyramid
 from tests.unit.test_web import FakeGrids, FakeQueue, _store_tile
 from web.app import create_app
-from web.grids import BlobCache, GridReader, RecentAnswers
+from web.grids import Answer, BlobCache, GridReader, RecentAnswers
 from web.replay import Replay
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -127,3 +128,26 @@ def test_each_origin_gets_the_cors_answer_the_app_gives_it(
         assert "Access-Control-Allow-Origin" not in other.headers
         assert "Access-Control-Allow-Origin" not in plain.headers
     assert world.framework_calls == 3  # one per origin, then replayed
+
+
+def test_recent_answers_hold_bounded_bytes_and_drop_expired_ones() -> None:
+    now = [0.0]
+    recent = RecentAnswers(ttl=2.0, clock=lambda: now[0], max_bytes=3000)
+    for i in range(5):
+        recent.put(f"/a{i}", Answer(f'"{i}"', b"x" * 1000, "application/json"))
+    assert recent.held_bytes == 3000  # the two oldest went
+    assert recent.get("/a0") is None and recent.get("/a4") is not None
+    now[0] = 2.5  # all expired: the next answer pushes them out, not 4,096 later ones
+    recent.put("/b", Answer('"b"', b"y" * 10, "application/json"))
+    assert recent.held_bytes == 10
+
+
+def test_a_replay_does_not_keep_an_answer_alive(world: World) -> None:
+    world.client.simulate_get(GET)
+    world.client.simulate_get(GET)  # replayed: recorded with its answer
+    world.now[0] += 2.5
+    world.client.simulate_get(TILE)  # a new answer pushes out the expired one
+    gc.collect()
+    assert [k for k, e in world.app._entries.items() if e.answer() is None] == [
+        ("/api/safetyheatmap/heatmap/get", "bbox=-80,45,-50,60&zoom=3", None)
+    ]
