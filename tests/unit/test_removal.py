@@ -7,14 +7,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
+import numpy as np
 import pytest
 
 from shared import gridcodec, ingest
 from shared.removal import Selection, remove_reports, remove_rows, select_reports
 from shared.report import Report, report_id
 from shared.settings import Settings
-from shared.storage import ReportRow
+from shared.storage import ReportRow, grid_key
+from shared.tiles import lonlat_to_world
 from tests.unit.test_pyramid import NOW, World, _grid_items, as_if, make_world
 from tests.unit.test_runlog import fresh, process, run, same, side_by_side, snapshot
 
@@ -22,6 +25,11 @@ from tests.unit.test_runlog import fresh, process, run, same, side_by_side, snap
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     yield from make_world(monkeypatch, PRIVACY_MIN_REPORTS="1")
+
+
+@pytest.fixture
+def private(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield from make_world(monkeypatch, PRIVACY_MIN_REPORTS="3")
 
 
 def test_a_removed_report_leaves_every_grid_as_if_it_had_never_come(world: World) -> None:
@@ -143,3 +151,58 @@ def test_a_flood_selected_by_area_and_arrival_goes_and_the_grids_are_as_without_
     mine, theirs = _grid_items(world), _grid_items(twin)
     assert as_if(theirs, {k: v for k, v in mine.items() if k in theirs}, before)
     assert all(not gridcodec.decode(mine[k]).any() for k in mine.keys() - theirs.keys())
+
+
+def _peak(world: World, lat: float, lon: float) -> float:
+    zc = world.pyramid.compute_zoom
+    mx, my = lonlat_to_world(np.array([lon]), np.array([lat]))
+    key = grid_key("d", "all|all", zc, int(mx[0] * (1 << zc)), int(my[0] * (1 << zc)))
+    ((blob, _),) = world.grids.get_many([key]).values()
+    return float(gridcodec.decode(blob).max())
+
+
+def _deferred_run(world: World) -> None:
+    ingest.recompute(
+        world.grids,
+        world.recomputer,
+        "test",
+        60,
+        NOW,
+        NOW.isoformat(),
+        overview_zoom=8,
+        background_every_s=60.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("step", "after"), [("run", 1), ("run", 3), ("run_layers", 1), ("run_layers", 3)]
+)
+def test_a_removal_while_a_run_goes_on_is_on_the_map_after_the_runs_that_follow(
+    private: World, monkeypatch: pytest.MonkeyPatch, step: str, after: int
+) -> None:
+    """Removed between a run's chunks (`run`) or during its background pieces (`run_layers`),
+    while the chunk bookkeeping goes on in its own thread (shared.ingest._Tail)."""
+    world = private
+    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    cluster = [world.add(-33.9 + d, 18.4 + d) for d in (0.0, 0.0005, -0.0005)]
+    _deferred_run(world)
+    assert _peak(world, -33.9, 18.4) > 0  # three reports: on the map
+    for lat in (10.0, 20.0, 30.0):  # a busy run: several chunks, background pieces
+        for _ in range(3):
+            world.add(lat, 10.0)
+    original = getattr(world.recomputer, step)
+    calls: list[int] = []
+
+    def remove_midway(*args: Any, **kwargs: Any) -> int:
+        written: int = original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == after:
+            remove_reports(world.reports, world.grids, [cluster[0]])
+        return written
+
+    monkeypatch.setattr(world.recomputer, step, remove_midway)
+    _deferred_run(world)
+    _deferred_run(world)  # the one the removal's trigger starts
+    assert len(calls) >= after
+    assert not world.grids.has_dirty()
+    assert _peak(world, -33.9, 18.4) == 0  # two reports left: under the threshold
