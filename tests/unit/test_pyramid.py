@@ -356,12 +356,17 @@ def test_a_layer_of_many_partitions_goes_in_pieces_the_rest_marked_again(
     assert full_run_writes(world) == 0
 
 
-def test_a_run_goes_round_the_marks_instead_of_serving_the_first_again(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def three_chunks(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report in each of three partitions, and chunks of one partition."""
     monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
     for lat in (10.0, 20.0, 30.0):
         world.add(lat, 10.0)
+
+
+def test_a_run_goes_round_the_marks_instead_of_serving_the_first_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    three_chunks(world, monkeypatch)
     partitions = [m.partition for m in world.grids.dirty_markers()]
     assert len(partitions) == 3
     served: list[str] = []
@@ -824,9 +829,7 @@ def test_a_cell_does_not_depend_on_which_partitions_were_recomputed_with_it(
 def test_a_chunks_bookkeeping_goes_on_beside_the_next_chunk_and_ends_with_the_run(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
-    for lat in (10.0, 20.0, 30.0):
-        world.add(lat, 10.0)
+    three_chunks(world, monkeypatch)
     second_chunk_computing = threading.Event()
     overlapped: list[bool] = []
     runs: list[str] = []

@@ -18,7 +18,7 @@ from shared.report import Report, report_id
 from shared.settings import Settings
 from shared.storage import ReportRow, grid_key
 from shared.tiles import lonlat_to_world
-from tests.unit.test_pyramid import NOW, World, _grid_items, as_if, make_world
+from tests.unit.test_pyramid import NOW, Clock, World, _grid_items, as_if, deferred, make_world
 from tests.unit.test_runlog import fresh, process, run, same, side_by_side, snapshot
 
 
@@ -161,19 +161,6 @@ def _peak(world: World, lat: float, lon: float) -> float:
     return float(gridcodec.decode(blob).max())
 
 
-def _deferred_run(world: World) -> None:
-    ingest.recompute(
-        world.grids,
-        world.recomputer,
-        "test",
-        60,
-        NOW,
-        NOW.isoformat(),
-        overview_zoom=8,
-        background_every_s=60.0,
-    )
-
-
 @pytest.mark.parametrize(
     ("step", "after"), [("run", 1), ("run", 3), ("run_layers", 1), ("run_layers", 3)]
 )
@@ -185,7 +172,7 @@ def test_a_removal_while_a_run_goes_on_is_on_the_map_after_the_runs_that_follow(
     world = private
     monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
     cluster = [world.add(-33.9 + d, 18.4 + d) for d in (0.0, 0.0005, -0.0005)]
-    _deferred_run(world)
+    deferred(world, Clock())
     assert _peak(world, -33.9, 18.4) > 0  # three reports: on the map
     for lat in (10.0, 20.0, 30.0):  # a busy run: several chunks, background pieces
         for _ in range(3):
@@ -201,8 +188,8 @@ def test_a_removal_while_a_run_goes_on_is_on_the_map_after_the_runs_that_follow(
         return written
 
     monkeypatch.setattr(world.recomputer, step, remove_midway)
-    _deferred_run(world)
-    _deferred_run(world)  # the one the removal's trigger starts
+    deferred(world, Clock())
+    deferred(world, Clock())  # the one the removal's trigger starts
     assert len(calls) >= after
     assert not world.grids.has_dirty()
     assert _peak(world, -33.9, 18.4) == 0  # two reports left: under the threshold
