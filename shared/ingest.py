@@ -7,11 +7,9 @@ grids are re-derived from stored reports.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -178,7 +176,6 @@ def recompute(
     zc = recomputer.compute_zoom
     deferred = background_every_s > 0 and 0 <= overview_zoom < zc
     fine = range(overview_zoom + 1, zc + 1) if deferred else None
-    tail = _Tail()
     try:
         # Released before reading markers: a report marked after this schedules its own run.
         grids.release(SCHEDULED)
@@ -204,7 +201,6 @@ def recompute(
             # end (seen: 49 s at 100 reports/s). Going round, a mark waits one round at most.
             markers = grids.dirty_markers(limit=MARKERS_PER_CHUNK, after=cursor)
             if not markers and cursor:
-                tail.wait()  # the last chunk's marks gone before going round again
                 cursor = ""
                 markers = grids.dirty_markers(limit=MARKERS_PER_CHUNK)
             if not markers:
@@ -219,16 +215,16 @@ def recompute(
                 background.record(markers)
             else:
                 result.tiles += recomputer.run(markers, now, computed_at, None, seen, stored)
-            done = functools.partial(_chunk_done, grids, result, markers, computed_at, on_visible)
-            tail.submit(functools.partial(_chunk_tail, grids, cache, markers, done))
+            if cache is not None:
+                cache.consumed(markers)  # before the marks go: other processes replay it
+            grids.clear_markers(markers)
+            _chunk_done(grids, result, markers, computed_at, on_visible)
             elapsed = time.monotonic() - started
             if elapsed >= budget_s:
-                tail.wait()
                 result.more = grids.has_dirty()
                 break
             if deferred:
                 background.between_chunks(seen, elapsed / budget_s)
-        tail.wait()  # the next run, maybe in another process, starts from the run log
         if deferred:
             # Under continuous load the loop ends on its budget with marks left (`more`); the
             # background pass still gets its slice when due, so it is never starved. Without
@@ -236,55 +232,7 @@ def recompute(
             background.finish(seen, quiet=not result.more)
         return result
     finally:
-        try:
-            tail.close()
-        finally:
-            grids.release(LEASE, owner)
-
-
-class _Tail:
-    """A chunk's bookkeeping once its tiles are written (the run log, deleting its marks, the
-    lags it ended), done while the next chunk's marks are read and its tiles computed: ~0.1 s
-    of a ~0.4 s chunk is spent waiting for the store (bench/freshness.py).
-
-    One at a time and in order. The run waits for it before going round the key range again
-    (else it would read marks being deleted), before asking whether marks are left, and before
-    it ends: the next run, maybe in another process, replays the run log, and a mark must not
-    outlive the lease that read it. An error in it is raised by the next wait."""
-
-    def __init__(self) -> None:
-        self._pool: ThreadPoolExecutor | None = None
-        self._pending: Future[None] | None = None
-
-    def submit(self, work: Callable[[], None]) -> None:
-        self.wait()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-tail")
-        self._pending = self._pool.submit(work)
-
-    def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        try:
-            self.wait()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown()
-
-
-def _chunk_tail(
-    grids: GridRepository,
-    cache: PointCache | None,
-    markers: list[Marker],
-    done: Callable[[], None],
-) -> None:
-    if cache is not None:
-        cache.consumed(markers)  # before the marks go: other processes replay it
-    grids.clear_markers(markers)
-    done()
+        grids.release(LEASE, owner)
 
 
 def _chunk_done(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -824,35 +823,6 @@ def test_a_cell_does_not_depend_on_which_partitions_were_recomputed_with_it(
         w.add(51.5, -0.12)  # London alone, in the world; both at once, in the twin
         assert w.recompute().markers
     assert as_if(_grid_items(twin), _grid_items(world), before)
-
-
-def test_a_chunks_bookkeeping_goes_on_beside_the_next_chunk_and_ends_with_the_run(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    three_chunks(world, monkeypatch)
-    second_chunk_computing = threading.Event()
-    overlapped: list[bool] = []
-    runs: list[str] = []
-    run, clear = world.recomputer.run, world.grids.clear_markers
-
-    def tracked_run(markers: list[Marker], *args: Any, **kwargs: Any) -> int:
-        runs.append(markers[0].partition)
-        if len(runs) == 2:
-            second_chunk_computing.set()
-        return run(markers, *args, **kwargs)
-
-    def tracked_clear(markers: list[Marker]) -> None:
-        if not overlapped:  # the first chunk's marks: deleted while the second one computes
-            overlapped.append(second_chunk_computing.wait(timeout=10))
-        clear(markers)
-
-    monkeypatch.setattr(world.recomputer, "run", tracked_run)
-    monkeypatch.setattr(world.grids, "clear_markers", tracked_clear)
-    result = world.recompute()
-    assert overlapped == [True]
-    assert len(runs) == 3 and result.markers == 3
-    assert not world.grids.has_dirty()  # every chunk's marks gone when the run returns
-    assert world.grids.get_meta("last_computed_at") == NOW.isoformat()
 
 
 def test_a_failed_bookkeeping_fails_the_run_keeps_the_marks_and_frees_the_lease(

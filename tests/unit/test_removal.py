@@ -167,8 +167,7 @@ def _peak(world: World, lat: float, lon: float) -> float:
 def test_a_removal_while_a_run_goes_on_is_on_the_map_after_the_runs_that_follow(
     private: World, monkeypatch: pytest.MonkeyPatch, step: str, after: int
 ) -> None:
-    """Removed between a run's chunks (`run`) or during its background pieces (`run_layers`),
-    while the chunk bookkeeping goes on in its own thread (shared.ingest._Tail)."""
+    """Removed between a run's chunks (`run`) or during its background pieces (`run_layers`)."""
     world = private
     monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
     cluster = [world.add(-33.9 + d, 18.4 + d) for d in (0.0, 0.0005, -0.0005)]
