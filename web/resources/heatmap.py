@@ -83,14 +83,12 @@ def _send_recent(req: falcon.Request, resp: falcon.Response, recent: RecentAnswe
     answer = recent.get(req.relative_uri)
     if answer is None:
         return False
-    if _not_modified(req, resp, answer.etag):
-        req.env[ANSWERED] = (req.relative_uri, req.path, answer)
-        return True
-    if answer.body is None:  # only a 304 was recent: render as usual
-        return False
-    req.env[ANSWERED] = (req.relative_uri, req.path, answer)
-    resp.content_type = answer.content_type
-    resp.data = answer.body
+    if not _not_modified(req, resp, answer.etag):
+        if answer.body is None:  # only a 304 was recent: render as usual
+            return False
+        resp.content_type = answer.content_type
+        resp.data = answer.body
+    req.env[ANSWERED] = (req.relative_uri, req.path, answer)  # for web.replay
     return True
 
 
