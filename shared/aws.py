@@ -8,12 +8,14 @@ credentials itself (the ECS task role in production).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.exceptions import NoCredentialsError
 from botocore.loaders import Loader, create_loader
 
 from shared.settings import Settings
@@ -51,6 +53,31 @@ def _session() -> boto3.session.Session:
     paths = _data_loader().search_paths  # boto3 appends its own data path for each session
     paths[:] = list(dict.fromkeys(paths))
     return session
+
+
+Credentials = Callable[[], tuple[str, str, str | None]]
+
+
+def credentials(settings: Settings) -> Credentials:
+    """The access key, secret and session token to sign a request with, current on each
+    call (the ECS task role's rotate; botocore refreshes them before they expire)."""
+    if settings.endpoint_url:
+        fixed = (
+            EMULATOR_CREDENTIALS["aws_access_key_id"],
+            EMULATOR_CREDENTIALS["aws_secret_access_key"],
+            None,
+        )
+        return lambda: fixed
+    session = _session()
+
+    def current() -> tuple[str, str, str | None]:
+        found = session.get_credentials()
+        if found is None:
+            raise NoCredentialsError()
+        frozen = found.get_frozen_credentials()
+        return frozen.access_key, frozen.secret_key, frozen.token
+
+    return current
 
 
 def broker_url(settings: Settings) -> str:

@@ -76,6 +76,19 @@ class Metrics:
             full = len(group[name][1]) >= MAX_VALUES
         self._maybe_flush(full=full)
 
+    def observe_many(
+        self, name: str, values: list[float], *, unit: str = "Milliseconds", **dims: str
+    ) -> None:
+        """Several observations at once: one lock for a batch's worth (the enqueuer records
+        each report's latency when its message is accepted)."""
+        key = _dims(dims)
+        with self._lock:
+            group = self._values.setdefault(key, {})
+            observed = group.setdefault(name, (unit, []))[1]
+            observed.extend(round(float(v), 3) for v in values)
+            full = len(observed) >= MAX_VALUES
+        self._maybe_flush(full=full)
+
     def flush(self) -> int:
         """Write what was recorded since the last flush; returns the number of lines."""
         with self._lock:

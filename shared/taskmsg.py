@@ -20,6 +20,12 @@ RECOMPUTE = "safetyheatmap.recompute"
 ROLL_WINDOWS = "safetyheatmap.roll_windows"
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+"""One encoder for every message: ``json.dumps`` with options builds a new one each call, ~30 %
+of the cost of encoding a report (the acknowledgement path encodes one per request)."""
+encode = _COMPACT.encode
+
+
 def celery_body(
     task: str,
     args: list[Any],
@@ -29,11 +35,22 @@ def celery_body(
     headers: dict[str, Any] | None = None,
 ) -> str:
     """The SQS MessageBody of one Celery (protocol 2, JSON) task message."""
+    return celery_body_encoded(task, encode(args), queue, task_id=task_id, headers=headers)
+
+
+def celery_body_encoded(
+    task: str,
+    args_json: str,
+    queue: str,
+    *,
+    task_id: str | None = None,
+    headers: dict[str, Any] | None = None,
+) -> str:
+    """:func:`celery_body` with the task's positional arguments already encoded as a JSON
+    array: the web encodes each report once, when it arrives (it needs the size to cut
+    batches), and joins them into the message."""
     tid = task_id or str(uuid.uuid4())
-    payload = json.dumps(
-        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
-        separators=(",", ":"),
-    )
+    payload = f"[{args_json},{{}},{_EMBED}]"
     envelope = {
         "body": base64.b64encode(payload.encode()).decode(),
         "content-encoding": "utf-8",
@@ -67,4 +84,7 @@ def celery_body(
             "delivery_tag": str(uuid.uuid4()),
         },
     }
-    return base64.b64encode(json.dumps(envelope, separators=(",", ":")).encode()).decode()
+    return base64.b64encode(encode(envelope).encode()).decode()
+
+
+_EMBED = encode({"callbacks": None, "errbacks": None, "chain": None, "chord": None})

@@ -14,6 +14,7 @@ from web.enqueue import SqsEnqueuer
 from web.grids import BlobCache, GridReader
 from web.ratelimit import from_settings as rate_limiter
 from web.replay import WsgiApp
+from web.sqs_send import SendMessage
 
 
 def build_app(settings: Settings) -> WsgiApp:
@@ -22,6 +23,12 @@ def build_app(settings: Settings) -> WsgiApp:
     enqueue = SqsEnqueuer(
         sqs,
         settings.queue_name,
+        send=SendMessage(
+            sqs.meta.endpoint_url,
+            sqs.meta.region_name,
+            aws.credentials(settings),
+            settings.enqueue_timeout,
+        ),
         batch_size=settings.enqueue_batch_size,
         ready=settings.enqueue_batch_ready,
         linger_s=settings.enqueue_linger_ms / 1000,

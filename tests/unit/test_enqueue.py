@@ -203,3 +203,33 @@ def test_metrics_count_latency_and_batch_sizes() -> None:
     stats.flush()
     (doc,) = lines
     assert doc["EnqueueBatchSize"] == [1.0] and len(doc["EnqueueLatency"]) == 1
+
+
+def test_a_report_queued_behind_a_hung_send_is_a_503_and_is_never_sent() -> None:
+    sqs = FakeSqs()
+    sqs.hang.set()  # every send takes 2 s
+    enq = enqueuer(sqs, timeout_s=0.3, linger_s=0.0)
+    first = threading.Thread(target=lambda: pytest.raises(QueueUnavailable, enq, report(0), "a"))
+    first.start()
+    time.sleep(0.05)  # the first report's send is in flight
+    started = time.monotonic()
+    with pytest.raises(QueueUnavailable, match="timed out"):
+        enq(report(1), "behind")
+    assert time.monotonic() - started < 1.0  # answered by the watchdog, not after the send
+    first.join()
+    sqs.hang.clear()
+    deadline = time.monotonic() + 10
+    while not sqs.bodies and time.monotonic() < deadline:  # the hung send ends (accepted)
+        time.sleep(0.05)
+    enq(report(2), "later")
+    request_ids = [item["request_id"] for _, (items,) in sqs.messages() for item in items]
+    assert "behind" not in request_ids and request_ids[-1] == "later"
+
+
+def test_expire_answers_only_requests_past_the_deadline() -> None:
+    enq = enqueuer(FakeSqs(), timeout_s=1.0, linger_s=0.0)
+    waiting = [enqueue_module._Waiting("{}", arrived=at) for at in (10.0, 10.5, 11.5)]
+    enq._waiting = list(waiting)
+    assert enq.expire(now=11.7) == 2  # waited 1.7 and 1.2 s; the third 0.2 s
+    assert [w.done.is_set() for w in waiting] == [True, True, False]
+    assert waiting[0].error and enq._waiting == [waiting[2]]

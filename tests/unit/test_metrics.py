@@ -88,6 +88,16 @@ def test_value_arrays_split_at_the_emf_limit_and_time_triggers_a_flush() -> None
     assert sorted(len(d.get("TaskDuration", [])) for d in lines) == [0, 5, MAX_VALUES]
 
 
+def test_many_observations_at_once_are_each_kept_and_split_at_the_limit() -> None:
+    lines: list[dict[str, Any]] = []
+    stats = Metrics(lines.append, interval=1e9)
+    stats.observe("EnqueueLatency", 1.0)
+    stats.observe_many("EnqueueLatency", [2.0004, 3.0] * MAX_VALUES)  # full: flushed at once
+    assert [len(d["EnqueueLatency"]) for d in lines] == [MAX_VALUES, MAX_VALUES, 1]
+    values = [v for d in lines for v in d["EnqueueLatency"]]
+    assert values[:3] == [1.0, 2.0, 3.0] and len(values) == 2 * MAX_VALUES + 1
+
+
 def test_logs_are_json_lines_and_emf_documents_stay_unwrapped() -> None:
     stream = io.StringIO()
     configure_logging("INFO", "web", stream)
