@@ -262,8 +262,8 @@ class Settings:
             raise SettingsError("ENQUEUE_BATCH_READY must be within 1..ENQUEUE_BATCH_SIZE")
         if not 0 <= self.enqueue_linger_ms < self.enqueue_timeout * 1000:
             raise SettingsError("ENQUEUE_LINGER_MS must be within 0..ENQUEUE_TIMEOUT")
-        if self.web_worker_class not in {"gevent", "gthread"}:
-            raise SettingsError("WEB_WORKER_CLASS must be gevent or gthread")
+        if self.web_worker_class not in {"gevent", "gevent_pywsgi", "gthread"}:
+            raise SettingsError("WEB_WORKER_CLASS must be gevent, gevent_pywsgi or gthread")
         if self.web_connections < 1 or self.web_threads < 1 or self.web_workers < 1:
             raise SettingsError("WEB_WORKERS, WEB_THREADS and WEB_CONNECTIONS must be at least 1")
         if self.ops_mode not in {"auto", "local", "aws"}:

@@ -321,3 +321,26 @@ def test_sends_read_only_the_dedup_flag_and_counts_stay_right(aws: None) -> None
     assert counts[plain]["ApproximateNumberOfMessages"] == "3"
     assert counts[plain]["ApproximateNumberOfMessagesDelayed"] == "1"
     assert "ContentBasedDeduplication" not in counts[plain]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<R><RequestId>old</RequestId><X>1</X></R>",
+        '{"Messages": [{"Body": "' + "QUFB" * 1000 + '"}]}',
+        b"<R><RequestId>bytes are left alone</RequestId></R>",
+        "",
+    ],
+)
+def test_request_ids_are_written_as_stock_moto_writes_them(body: Any) -> None:
+    stock = motofixes._stock_enrich_response.__func__  # kept before patch() replaces it
+    headers: dict[str, Any] = {"status": 200}
+    stock_headers, stock_body = stock(dict(headers), body)
+    ours_headers, ours_body = motofixes._enrich_response(dict(headers), body)
+    # Each call draws its own random id: compare with it put back.
+    ours_id, stock_id = ours_headers["x-amzn-requestid"], stock_headers["x-amzn-requestid"]
+    assert ours_headers == dict(stock_headers, **{"x-amzn-requestid": ours_id})
+    assert ours_headers["status"] == "200"
+    assert ours_body == (
+        stock_body.replace(stock_id, ours_id) if isinstance(stock_body, str) else stock_body
+    )

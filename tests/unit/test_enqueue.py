@@ -209,7 +209,15 @@ def test_a_report_queued_behind_a_hung_send_is_a_503_and_is_never_sent() -> None
     sqs = FakeSqs()
     sqs.hang.set()  # every send takes 2 s
     enq = enqueuer(sqs, timeout_s=0.3, linger_s=0.0)
-    first = threading.Thread(target=lambda: pytest.raises(QueueUnavailable, enq, report(0), "a"))
+    outcomes: list[BaseException] = []
+
+    def hung() -> None:
+        try:
+            enq(report(0), "a")
+        except QueueUnavailable as exc:
+            outcomes.append(exc)
+
+    first = threading.Thread(target=hung)
     first.start()
     time.sleep(0.05)  # the first report's send is in flight
     started = time.monotonic()
@@ -217,6 +225,7 @@ def test_a_report_queued_behind_a_hung_send_is_a_503_and_is_never_sent() -> None
         enq(report(1), "behind")
     assert time.monotonic() - started < 1.0  # answered by the watchdog, not after the send
     first.join()
+    assert len(outcomes) == 1  # the hung send's own request: a 503 too
     sqs.hang.clear()
     deadline = time.monotonic() + 10
     while not sqs.bodies and time.monotonic() < deadline:  # the hung send ends (accepted)
