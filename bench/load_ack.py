@@ -25,6 +25,9 @@ from shared.dlq import decode
 from shared.provision import provision
 
 
+DRAIN_PAUSE_S = 0.2
+
+
 class Drainer:
     """Deletes what the web enqueues, as workers would, so the emulator's queue stays shallow
     (moto's SendMessage slows with depth; real SQS does not). Counts messages and reports."""
@@ -41,6 +44,12 @@ class Drainer:
             batch = self.sqs.receive_message(
                 QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
             ).get("Messages", [])
+            if len(batch) < 10:
+                # Let messages gather (a few dozen at most: the queue stays shallow). A long
+                # poll returns with the first message that comes, so taking each at once cost
+                # a receive and a delete per message: the emulator's CPU, on the cores the web
+                # under test shares.
+                self.stop.wait(DRAIN_PAUSE_S)
             if not batch:
                 continue
             self.sqs.delete_message_batch(

@@ -52,7 +52,8 @@ class Settings:
     web_worker_class: str = _setting(
         "gevent",
         "Gunicorn worker class: gevent (one event loop a process; a submission waiting for its "
-        "batch costs a greenlet) or gthread (threads; the fallback).",
+        "batch costs a greenlet), gevent_pywsgi (the same loop with gevent's HTTP server: "
+        "less CPU a request, see docs/BENCHMARKS.md) or gthread (threads; the fallback).",
     )
     web_connections: int = _setting(
         1000, "Concurrent connections per gunicorn worker process (gevent)."
