@@ -24,7 +24,6 @@ from shared import aws
 from shared.dlq import decode
 from shared.provision import provision
 
-
 DRAIN_PAUSE_S = 0.2
 
 
