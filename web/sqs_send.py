@@ -28,6 +28,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
+from botocore.httpsession import get_cert_path
 
 from shared.aws import Credentials
 from shared.taskmsg import encode
@@ -56,13 +57,16 @@ class SendMessage:
         self._region = region
         self._credentials = credentials
         self._clock = clock
-        # One send is in flight per process (web/enqueue.py): a small pool is plenty.
+        # One send is in flight per process (web/enqueue.py): a small pool is plenty. HTTPS is
+        # verified against the CA bundle botocore would use.
+        tls = {"ca_certs": get_cert_path(True)} if self._endpoint.startswith("https:") else {}
         self._pool = urllib3.connection_from_url(
             self._endpoint,
             maxsize=2,
             block=False,
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
             retries=False,
+            **tls,
         )
         self._signing_key: tuple[tuple[str, str], bytes] | None = None
 

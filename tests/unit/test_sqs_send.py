@@ -146,3 +146,13 @@ def test_a_refusal_is_not_retried_and_a_wrong_checksum_fails(flaky: str) -> None
     with pytest.raises(Exception, match="MD5"):
         send(f"{flaky}/1/q", "x")
     assert len(_Flaky.seen) == 2
+
+
+def test_https_is_verified_against_botocores_ca_bundle() -> None:
+    from botocore.httpsession import get_cert_path  # noqa: PLC0415 - this test's alone
+
+    send = SendMessage(
+        "https://sqs.eu-west-2.amazonaws.com", "eu-west-2", lambda: ("k", "s", None), 3.0
+    )
+    pool = send._pool
+    assert pool.scheme == "https" and pool.ca_certs == get_cert_path(True)
