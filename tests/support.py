@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -64,3 +66,14 @@ def poll(check: Callable[[], Any], timeout: float, what: str, interval: float = 
 
 def new_key() -> str:
     return str(uuid.uuid4())
+
+
+@contextmanager
+def own_stack(folder: Path, env: dict[str, str]) -> Iterator[Stack]:
+    """A stack of the test's own, for settings the shared one must not have; stopped after
+    (whatever the test started of it)."""
+    stack = Stack(folder, extra_env=env)
+    try:
+        yield stack
+    finally:
+        stack.stop()

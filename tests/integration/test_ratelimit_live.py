@@ -8,22 +8,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.devstack import Stack
+from tests.support import own_stack
 
 pytestmark = pytest.mark.integration
 
 
 def test_limit_is_shared_by_gunicorn_workers_and_answers_429(tmp_path: Path) -> None:
-    stack = Stack(
-        tmp_path,
-        extra_env={
-            "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "6",
-            "SAFETYHEATMAP_RATE_LIMIT_BURST": "3",
-            "SAFETYHEATMAP_WEB_WORKERS": "2",
-            "SAFETYHEATMAP_RATE_LIMIT_FILE": str(tmp_path / "ratelimit.bin"),
-        },
-    )
-    try:
+    env = {
+        "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "6",
+        "SAFETYHEATMAP_RATE_LIMIT_BURST": "3",
+        "SAFETYHEATMAP_WEB_WORKERS": "2",
+        "SAFETYHEATMAP_RATE_LIMIT_FILE": str(tmp_path / "ratelimit.bin"),
+    }
+    with own_stack(tmp_path, env) as stack:
         stack.start_web()
         statuses, retry_after = [], []
         for _ in range(8):
@@ -42,5 +39,3 @@ def test_limit_is_shared_by_gunicorn_workers_and_answers_429(tmp_path: Path) -> 
         assert statuses == [422, 422, 422] + [429] * 5
         assert all(0 < s <= 10 for s in retry_after)
         assert requests.get(f"{stack.url}/healthz", timeout=10).status_code == 200  # reads free
-    finally:
-        stack.stop()
