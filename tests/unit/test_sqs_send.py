@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,15 +18,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
 from shared.aws import EMULATOR_CREDENTIALS
+from shared.devstack import free_port
 from web.sqs_send import SendMessage
 
 WHEN = datetime(2026, 12, 2, 7, 30, 15, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize("token", [None, "session-token/with+odd=chars"])
