@@ -64,6 +64,11 @@ class Settings:
         "sent.",
     )
     web_timeout: int = _setting(30, "Gunicorn worker timeout in seconds.")
+    web_keepalive: int = _setting(
+        5,
+        "Seconds an idle keep-alive connection waits for its next request before the web "
+        "closes it (a graceful stop waits for open connections, idle or not).",
+    )
     graceful_timeout: int = _setting(20, "Seconds gunicorn lets in-flight requests finish.")
     # --- AWS -----------------------------------------------------------------------------
     aws_region: str = _setting("us-east-1", "AWS region of the queue and tables.")
@@ -267,6 +272,8 @@ class Settings:
             raise SettingsError("WEB_WORKER_CLASS must be gevent, gevent_pywsgi or gthread")
         if self.web_connections < 1 or self.web_threads < 1 or self.web_workers < 1:
             raise SettingsError("WEB_WORKERS, WEB_THREADS and WEB_CONNECTIONS must be at least 1")
+        if self.web_keepalive < 0:
+            raise SettingsError("WEB_KEEPALIVE must be at least 0")
         if self.ops_mode not in {"auto", "local", "aws"}:
             raise SettingsError("OPS_MODE must be auto, local or aws")
         if not 1 <= self.status_window_minutes <= 60:

@@ -15,12 +15,15 @@ _settings = Settings.from_env()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.web_workers
-worker_class = _settings.web_worker_class
+# gevent_pywsgi: gunicorn's class, keepalive applied to idle connections (web/pywsgi_worker.py)
+worker_class = {"gevent_pywsgi": "web.pywsgi_worker.KeepAliveWorker"}.get(
+    _settings.web_worker_class, _settings.web_worker_class
+)
 worker_connections = _settings.web_connections
 threads = _settings.web_threads
 timeout = _settings.web_timeout
 graceful_timeout = _settings.graceful_timeout
-keepalive = 5
+keepalive = _settings.web_keepalive
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()

@@ -1,8 +1,10 @@
 """The web under gevent's own HTTP server (WEB_WORKER_CLASS=gevent_pywsgi), the option the
-ack-path benchmark measures: the same answers as the default class, over real HTTP."""
+ack-path benchmark measures: the same answers as the default class, over real HTTP, and idle
+keep-alive connections closed after WEB_KEEPALIVE (web/pywsgi_worker.py)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ def test_gevent_pywsgi_serves_the_api_and_enqueues(tmp_path: Path) -> None:
     env = {
         "SAFETYHEATMAP_WEB_WORKER_CLASS": "gevent_pywsgi",
         "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0",
+        "SAFETYHEATMAP_WEB_KEEPALIVE": "1",
     }
     with own_stack(tmp_path, env) as stack:
         stack.start_emulator()
@@ -61,3 +64,16 @@ def test_gevent_pywsgi_serves_the_api_and_enqueues(tmp_path: Path) -> None:
         (items,) = decoded[1]
         assert [(i["report"]["id"], i["request_id"]) for i in items] == [(report_id, "pywsgi-1")]
         assert items[0]["report"]["description"] == "ü"  # UTF-8 through the body and the message
+
+        # An idle keep-alive connection is closed by the server (gevent's server alone keeps it
+        # open for good: a slot of WEB_CONNECTIONS, and a stop waits GRACEFUL_TIMEOUT for it).
+        with socket.create_connection(("127.0.0.1", stack.settings().port), timeout=10) as raw:
+            raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += raw.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 200")
+            assert b"connection: close" not in answer.lower()  # kept alive, for now
+            rest = b""
+            while chunk := raw.recv(4096):  # until the server closes; the timeout fails the test
+                rest += chunk
