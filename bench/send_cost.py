@@ -1,12 +1,13 @@
-"""CPU of one SendMessage in the web's process: web/sqs_send.py against boto3 (the baseline).
+"""CPU of the web's two calls made without boto3 (web/awsjson.py), against boto3 (the baseline).
 
     .venv/bin/python bench/send_cost.py [--calls 300] [--reports 25] [--rounds 3]
 
-Starts the embedded emulator (nothing else), then sends the same message, a store_reports
-batch of REPORTS reports as the web builds it, CALLS times with each sender in turn, ROUNDS
-times alternating. CPU is this process's (time.process_time), so the emulator's work and the
-wait for it stay out; wall time per call is printed beside it. The queue is purged between
-rounds so moto's depth-dependent costs do not grow.
+Starts the embedded emulator (nothing else), then makes each call CALLS times with each client
+in turn, ROUNDS times alternating: SendMessage of the same message (a store_reports batch of
+REPORTS reports as the web builds it; web/sqs_send.py), and GetItem of the `tiles-written`
+item (the tile cache's beacon; web/beacon.py). CPU is this process's (time.process_time), so
+the emulator's work and the wait for it stay out; wall time per call is printed beside it. The
+queue is drained between rounds so moto's depth-dependent costs do not grow.
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ if str(ROOT) not in sys.path:  # `python bench/send_cost.py` from a checkout
 from shared import aws  # noqa: E402
 from shared.devstack import Stack  # noqa: E402
 from shared.report import parse_submission  # noqa: E402
+from shared.storage import TILES_WRITTEN, GridRepository  # noqa: E402
 from shared.taskmsg import STORE_REPORTS, celery_body  # noqa: E402
+from web.awsjson import AwsJson  # noqa: E402
+from web.beacon import MetaItem  # noqa: E402
 from web.sqs_send import SendMessage  # noqa: E402
 
 
@@ -69,27 +73,50 @@ def main() -> None:
             for i in range(args.reports)
         ]
         message = celery_body(STORE_REPORTS, [items], settings.queue_name)
-        senders: dict[str, Callable[[], object]] = {
-            "boto3": lambda: sqs.send_message(QueueUrl=url, MessageBody=message),
-            "sqs_send": lambda: lean(url, message),
+        ddb = aws.client(settings, "dynamodb", timeout=3.0, attempts=3)
+        GridRepository(ddb, settings.grids_table).put_meta(TILES_WRITTEN, "run-1")
+        beacon = MetaItem(
+            AwsJson(
+                ddb.meta.endpoint_url,
+                ddb.meta.region_name,
+                "dynamodb",
+                "DynamoDB_20120810",
+                aws.credentials(settings),
+                3.0,
+            ),
+            settings.grids_table,
+            TILES_WRITTEN,
+        )
+        key = {"pk": {"S": "meta"}, "sk": {"S": TILES_WRITTEN}}
+        calls: dict[str, dict[str, Callable[[], object]]] = {
+            f"SendMessage of {args.reports} reports ({len(message):,} bytes)": {
+                "boto3": lambda: sqs.send_message(QueueUrl=url, MessageBody=message),
+                "web/sqs_send.py": lambda: lean(url, message),
+            },
+            "GetItem of tiles-written": {
+                "boto3": lambda: ddb.get_item(TableName=settings.grids_table, Key=key),
+                "web/beacon.py": beacon,
+            },
         }
-        for send in senders.values():  # warm: connections, botocore's lazy models
-            send()
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name in senders}
-        for _ in range(args.rounds):
-            for name, send in senders.items():
-                results[name].append(per_call(send, args.calls))
-                _drain(sqs, url)
-        print(f"SendMessage of {args.reports} reports ({len(message):,} bytes), {args.calls} calls")
-        print("| sender | CPU ms per call (rounds) | median | wall ms per call (median) |")
-        print("|---|---|---|---|")
-        medians = {}
-        for name, runs in results.items():
-            medians[name] = statistics.median(c for c, _ in runs)
-            cpus = ", ".join(f"{c:.2f}" for c, _ in runs)
-            wall = statistics.median(w for _, w in runs)
-            print(f"| {name} | {cpus} | {medians[name]:.2f} | {wall:.2f} |")
-        print(f"sqs_send / boto3 CPU: {medians['sqs_send'] / medians['boto3']:.2f}")
+        for what, clients in calls.items():
+            for call in clients.values():  # warm: connections, botocore's lazy models
+                call()
+            results: dict[str, list[tuple[float, float]]] = {name: [] for name in clients}
+            for _ in range(args.rounds):
+                for name, call in clients.items():
+                    results[name].append(per_call(call, args.calls))
+                    _drain(sqs, url)
+            print(f"\n{what}, {args.calls} calls a round")
+            print("| client | CPU ms per call (rounds) | median | wall ms per call (median) |")
+            print("|---|---|---|---|")
+            medians = {}
+            for name, runs in results.items():
+                medians[name] = statistics.median(c for c, _ in runs)
+                cpus = ", ".join(f"{c:.2f}" for c, _ in runs)
+                wall = statistics.median(w for _, w in runs)
+                print(f"| {name} | {cpus} | {medians[name]:.2f} | {wall:.2f} |")
+            ours, base = list(medians.values())[1], medians["boto3"]
+            print(f"ours / boto3 CPU: {ours / base:.2f}")
     finally:
         stack.stop()
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from shared.storage import (
+    META_PK,
     Marker,
     StoredPoint,
     pack_points,
@@ -54,7 +55,7 @@ class RunLog:
     def next_run(self) -> int:
         out = self._ddb.update_item(
             TableName=self._table,
-            Key={"pk": {"S": "meta"}, "sk": {"S": RUN_SEQ}},
+            Key={"pk": {"S": META_PK}, "sk": {"S": RUN_SEQ}},
             UpdateExpression="ADD #v :one",
             ExpressionAttributeNames={"#v": "seq"},
             ExpressionAttributeValues={":one": {"N": "1"}},

@@ -26,9 +26,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.settings import Settings
-from shared.storage import GridRepository
+from shared.storage import META_PK, GridRepository
 
-META = "meta"
 BUCKETS = 81  # 2^(i/4) ms for i < 80, i.e. up to ~14 minutes; the last one holds everything more
 RING = 60
 
@@ -78,7 +77,7 @@ class FreshnessLog:
         return lags
 
     def _add_histogram(self, minute: int, histogram: dict[int, int]) -> None:
-        key = {"pk": {"S": META}, "sk": {"S": f"freshness#{minute % RING:02d}"}}
+        key = {"pk": {"S": META_PK}, "sk": {"S": f"freshness#{minute % RING:02d}"}}
         names = {f"#h{i}": f"h{i}" for i in histogram} | {"#m": "minute"}
         values = {f":h{i}": {"N": str(n)} for i, n in histogram.items()}
         for _ in range(3):
@@ -115,7 +114,7 @@ class FreshnessLog:
     def summary(self, now: float, minutes: int) -> dict[str, Any]:
         current = int(now // 60)
         wanted = [current - i for i in range(min(minutes, RING))]
-        keys = [{"pk": {"S": META}, "sk": {"S": f"freshness#{m % RING:02d}"}} for m in wanted]
+        keys = [{"pk": {"S": META_PK}, "sk": {"S": f"freshness#{m % RING:02d}"}} for m in wanted]
         page = self._ddb.batch_get_item(RequestItems={self._table: {"Keys": keys}})
         items = page.get("Responses", {}).get(self._table, [])
         histogram: dict[int, int] = {}
@@ -179,7 +178,7 @@ class StatusReader:
             grids = FreshnessLog(self._ddb, s.grids_table)
             last = self._ddb.get_item(
                 TableName=s.grids_table,
-                Key={"pk": {"S": META}, "sk": {"S": "last_computed_at"}},
+                Key={"pk": {"S": META_PK}, "sk": {"S": "last_computed_at"}},
             ).get("Item")
             last_at = last["value"]["S"] if last else None
             out["last_computed_at"] = last_at

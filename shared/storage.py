@@ -30,6 +30,8 @@ GRID_SK = "g"
 TILES_WRITTEN = "tiles-written"
 """The meta item rewritten after every write of tiles: the web's caches look at it to learn
 that tiles changed (``web.grids.BlobCache``), one small read instead of re-reading tiles."""
+META_PK = "meta"
+"""The partition of the grids table's small named items (flags, the `tiles-written` beacon)."""
 _BATCH_GET = 100
 _BATCH_WRITE = 25
 _PARALLEL = 8
@@ -639,14 +641,14 @@ class GridRepository:
 
     def get_meta(self, name: str) -> str | None:
         item = self._ddb.get_item(
-            TableName=self._table, Key={"pk": {"S": "meta"}, "sk": {"S": name}}
+            TableName=self._table, Key={"pk": {"S": META_PK}, "sk": {"S": name}}
         ).get("Item")
         return item["value"]["S"] if item else None
 
     def put_meta(self, name: str, value: str) -> None:
         self._ddb.put_item(
             TableName=self._table,
-            Item={"pk": {"S": "meta"}, "sk": {"S": name}, "value": {"S": value}},
+            Item={"pk": {"S": META_PK}, "sk": {"S": name}, "value": {"S": value}},
         )
 
 

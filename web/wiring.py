@@ -10,6 +10,8 @@ from shared.status import StatusReader
 from shared.storage import TILES_WRITTEN, GridRepository
 from shared.tiles import Pyramid
 from web.app import create_app
+from web.awsjson import AwsJson
+from web.beacon import MetaItem
 from web.enqueue import SqsEnqueuer
 from web.grids import BlobCache, GridReader
 from web.ratelimit import from_settings as rate_limiter
@@ -20,13 +22,14 @@ from web.sqs_send import SendMessage
 def build_app(settings: Settings) -> WsgiApp:
     sqs = aws.client(settings, "sqs", timeout=settings.enqueue_timeout, attempts=2)
     ddb = aws.client(settings, "dynamodb", timeout=3.0, attempts=3)
+    credentials = aws.credentials(settings)  # for the two calls made without boto3
     enqueue = SqsEnqueuer(
         sqs,
         settings.queue_name,
         send=SendMessage(
             sqs.meta.endpoint_url,
             sqs.meta.region_name,
-            aws.credentials(settings),
+            credentials,
             settings.enqueue_timeout,
         ),
         batch_size=settings.enqueue_batch_size,
@@ -35,11 +38,22 @@ def build_app(settings: Settings) -> WsgiApp:
         timeout_s=settings.enqueue_timeout,
     )
     grids = GridRepository(ddb, settings.grids_table)
+    # The cache's look at `tiles-written`, ten times a second while reads come (web/beacon.py).
+    ddb_json = AwsJson(
+        ddb.meta.endpoint_url,
+        ddb.meta.region_name,
+        "dynamodb",
+        "DynamoDB_20120810",
+        credentials,
+        timeout_s=3.0,
+    )
     cache = BlobCache(
         grids,
         settings.grid_cache_ttl,
         settings.grid_cache_size,
-        beacon=(lambda: grids.get_meta(TILES_WRITTEN)) if settings.grid_check_s > 0 else None,
+        beacon=MetaItem(ddb_json, settings.grids_table, TILES_WRITTEN)
+        if settings.grid_check_s > 0
+        else None,
         check_every=settings.grid_check_s,
     )
     reader = GridReader(cache, Pyramid(settings.bandwidth_m, settings.max_zoom))

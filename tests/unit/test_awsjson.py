@@ -1,9 +1,11 @@
-"""The lean SendMessage: botocore's signature, moto's answers, botocore's failures."""
+"""The web's calls without boto3 (web/awsjson.py): SendMessage and the `tiles-written` GetItem.
+botocore's signature, moto's answers, botocore's failures."""
 
 from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,11 +16,14 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ChecksumError, ClientError, EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
 from shared.aws import EMULATOR_CREDENTIALS
 from shared.devstack import free_port
+from shared.storage import TILES_WRITTEN, GridRepository
+from web.awsjson import AwsJson
+from web.beacon import MetaItem
 from web.sqs_send import SendMessage
 
 WHEN = datetime(2026, 12, 2, 7, 30, 15, tzinfo=UTC)
@@ -30,7 +35,7 @@ def test_the_signature_is_botocores(monkeypatch: pytest.MonkeyPatch, token: str 
         "https://sqs.eu-west-2.amazonaws.com", "eu-west-2", lambda: ("AKID", "s3cr3t", token), 3.0
     )
     payload = b'{"QueueUrl":"https://sqs.eu-west-2.amazonaws.com/1/q","MessageBody":"x"}'
-    ours = sender.headers(payload, WHEN)
+    ours = sender.api.headers("SendMessage", payload, WHEN)
 
     request = AWSRequest(
         method="POST",
@@ -96,8 +101,11 @@ class _Flaky(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.seen.append(request)
         status, answer = self.answers.pop(0)
+        crc = answer.pop("__crc32", None)  # a DynamoDB checksum header to send, if any
         raw = json.dumps(answer).encode()
         self.send_response(status)
+        if crc is not None:
+            self.send_header("x-amz-crc32", str(zlib.crc32(raw) if crc == "right" else 12345))
         self.send_header("Content-Type", "application/x-amz-json-1.0")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
@@ -148,5 +156,84 @@ def test_https_is_verified_against_botocores_ca_bundle() -> None:
     send = SendMessage(
         "https://sqs.eu-west-2.amazonaws.com", "eu-west-2", lambda: ("k", "s", None), 3.0
     )
-    pool = send._pool
+    pool = send.api.pool
     assert pool.scheme == "https" and pool.ca_certs == get_cert_path(True)
+
+
+def test_the_dynamodb_signature_is_botocores(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = AwsJson(
+        "https://dynamodb.eu-west-2.amazonaws.com",
+        "eu-west-2",
+        "dynamodb",
+        "DynamoDB_20120810",
+        lambda: ("AKID", "s3cr3t", "tok"),
+        3.0,
+    )
+    payload = b'{"TableName":"grids","Key":{"pk":{"S":"meta"},"sk":{"S":"tiles-written"}}}'
+    ours = api.headers("GetItem", payload, WHEN)
+    request = AWSRequest(
+        method="POST",
+        url="https://dynamodb.eu-west-2.amazonaws.com/",
+        data=payload,
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.GetItem",
+        },
+    )
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: WHEN.replace(tzinfo=None))
+    SigV4Auth(Credentials("AKID", "s3cr3t", "tok"), "dynamodb", "eu-west-2").add_auth(request)
+    assert ours["authorization"] == request.headers["Authorization"]
+
+
+def ddb_json(url: str) -> AwsJson:
+    creds = lambda: ("testing", "testing", None)  # noqa: E731 - one line
+    return AwsJson(url, "us-east-1", "dynamodb", "DynamoDB_20120810", creds, 3.0)
+
+
+def test_the_meta_item_reads_what_boto3_wrote_and_none_when_absent(moto_url: str) -> None:
+    ddb = boto3.client(
+        "dynamodb", endpoint_url=moto_url, region_name="us-east-1", **EMULATOR_CREDENTIALS
+    )
+    ddb.create_table(
+        TableName="grids-beacon",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    written = GridRepository(ddb, "grids-beacon")
+    beacon = MetaItem(ddb_json(moto_url), "grids-beacon", TILES_WRITTEN)
+    assert beacon() is None
+    written.put_meta(TILES_WRITTEN, "run-7 ü")
+    assert beacon() == written.get_meta(TILES_WRITTEN) == "run-7 ü"
+    with pytest.raises(ClientError) as caught:
+        MetaItem(ddb_json(moto_url), "no-such-table", TILES_WRITTEN)()
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_dynamodb_throttling_and_a_damaged_answer_are_retried_once(flaky: str) -> None:
+    item = {"Item": {"value": {"S": "v1"}}, "__crc32": "right"}
+    throttled = "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException"
+    _Flaky.answers[:] = [
+        (400, {"__type": throttled}),
+        (200, dict(item)),
+        (200, {**item, "__crc32": "wrong"}),
+        (200, dict(item)),
+        (200, {**item, "__crc32": "wrong"}),
+        (200, {**item, "__crc32": "wrong"}),
+    ]
+    beacon = MetaItem(ddb_json(flaky), "grids", TILES_WRITTEN)
+    assert beacon() == "v1"  # throttled, then answered
+    assert beacon() == "v1"  # a wrong CRC32, then a right one
+    with pytest.raises(ChecksumError):
+        beacon()  # wrong twice
+    assert len(_Flaky.seen) == 6
+    assert _Flaky.seen[0] == {
+        "TableName": "grids",
+        "Key": {"pk": {"S": "meta"}, "sk": {"S": TILES_WRITTEN}},
+    }

@@ -1,0 +1,25 @@
+"""The `tiles-written` item, read as one signed GetItem: the beacon of the web's tile cache.
+
+While reads come, the web looks at this item every ``GRID_CHECK_S`` (web/grids.py), ten times a
+second by default, whatever the read rate: a fixed cost the cached-read benchmark counts
+against every request. web/awsjson.py makes the same call for about a third of boto3's CPU
+(0.52 against 1.40 ms a look on the faster box; bench/send_cost.py). Eventually consistent,
+as boto3's GetItem was: the cache re-fetches what it fetched within ``SETTLE_S`` of a change.
+"""
+
+from __future__ import annotations
+
+from shared.storage import META_PK
+from web.awsjson import AwsJson
+
+
+class MetaItem:
+    """``read() -> value | None`` of one meta item of the grids table."""
+
+    def __init__(self, api: AwsJson, table: str, name: str) -> None:
+        self._api = api
+        self._params = {"TableName": table, "Key": {"pk": {"S": META_PK}, "sk": {"S": name}}}
+
+    def __call__(self) -> str | None:
+        item = self._api.call("GetItem", self._params).get("Item")
+        return str(item["value"]["S"]) if item else None
