@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from shared.aws import EMULATOR_CREDENTIALS
 from shared.devstack import free_port
+from shared.provision import ensure_table
 from shared.storage import TILES_WRITTEN, GridRepository
 from web.awsjson import AwsJson
 from web.beacon import MetaItem
@@ -29,25 +30,34 @@ from web.sqs_send import SendMessage
 WHEN = datetime(2026, 12, 2, 7, 30, 15, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("token", [None, "session-token/with+odd=chars"])
-def test_the_signature_is_botocores(monkeypatch: pytest.MonkeyPatch, token: str | None) -> None:
-    sender = SendMessage(
-        "https://sqs.eu-west-2.amazonaws.com", "eu-west-2", lambda: ("AKID", "s3cr3t", token), 3.0
-    )
-    payload = b'{"QueueUrl":"https://sqs.eu-west-2.amazonaws.com/1/q","MessageBody":"x"}'
-    ours = sender.api.headers("SendMessage", payload, WHEN)
+SQS = ("sqs", "AmazonSQS", "SendMessage", b'{"QueueUrl":"https://q/1/q","MessageBody":"x"}')
+DDB = ("dynamodb", "DynamoDB_20120810", "GetItem", b'{"TableName":"g","Key":{"pk":{"S":"m"}}}')
+
+
+@pytest.mark.parametrize(
+    ("call", "token"),
+    [(SQS, None), (SQS, "session-token/with+odd=chars"), (DDB, "tok")],
+    ids=["sqs", "sqs-session", "dynamodb-session"],
+)
+def test_the_signature_is_botocores(
+    monkeypatch: pytest.MonkeyPatch, call: tuple[str, str, str, bytes], token: str | None
+) -> None:
+    service, target, operation, payload = call
+    url = f"https://{service}.eu-west-2.amazonaws.com"
+    api = AwsJson(url, "eu-west-2", service, target, lambda: ("AKID", "s3cr3t", token), 3.0)
+    ours = api.headers(operation, payload, WHEN)
 
     request = AWSRequest(
         method="POST",
-        url="https://sqs.eu-west-2.amazonaws.com/",
+        url=f"{url}/",
         data=payload,
         headers={
             "Content-Type": "application/x-amz-json-1.0",
-            "X-Amz-Target": "AmazonSQS.SendMessage",
+            "X-Amz-Target": f"{target}.{operation}",
         },
     )
     monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: WHEN.replace(tzinfo=None))
-    SigV4Auth(Credentials("AKID", "s3cr3t", token), "sqs", "eu-west-2").add_auth(request)
+    SigV4Auth(Credentials("AKID", "s3cr3t", token), service, "eu-west-2").add_auth(request)
     assert ours["authorization"] == request.headers["Authorization"]
     assert ours["x-amz-date"] == request.headers["X-Amz-Date"]
     assert ours.get("x-amz-security-token") == request.headers.get("X-Amz-Security-Token")
@@ -160,31 +170,6 @@ def test_https_is_verified_against_botocores_ca_bundle() -> None:
     assert pool.scheme == "https" and pool.ca_certs == get_cert_path(True)
 
 
-def test_the_dynamodb_signature_is_botocores(monkeypatch: pytest.MonkeyPatch) -> None:
-    api = AwsJson(
-        "https://dynamodb.eu-west-2.amazonaws.com",
-        "eu-west-2",
-        "dynamodb",
-        "DynamoDB_20120810",
-        lambda: ("AKID", "s3cr3t", "tok"),
-        3.0,
-    )
-    payload = b'{"TableName":"grids","Key":{"pk":{"S":"meta"},"sk":{"S":"tiles-written"}}}'
-    ours = api.headers("GetItem", payload, WHEN)
-    request = AWSRequest(
-        method="POST",
-        url="https://dynamodb.eu-west-2.amazonaws.com/",
-        data=payload,
-        headers={
-            "Content-Type": "application/x-amz-json-1.0",
-            "X-Amz-Target": "DynamoDB_20120810.GetItem",
-        },
-    )
-    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: WHEN.replace(tzinfo=None))
-    SigV4Auth(Credentials("AKID", "s3cr3t", "tok"), "dynamodb", "eu-west-2").add_auth(request)
-    assert ours["authorization"] == request.headers["Authorization"]
-
-
 def ddb_json(url: str) -> AwsJson:
     creds = lambda: ("testing", "testing", None)  # noqa: E731 - one line
     return AwsJson(url, "us-east-1", "dynamodb", "DynamoDB_20120810", creds, 3.0)
@@ -194,18 +179,7 @@ def test_the_meta_item_reads_what_boto3_wrote_and_none_when_absent(moto_url: str
     ddb = boto3.client(
         "dynamodb", endpoint_url=moto_url, region_name="us-east-1", **EMULATOR_CREDENTIALS
     )
-    ddb.create_table(
-        TableName="grids-beacon",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    ensure_table(ddb, "grids-beacon")
     written = GridRepository(ddb, "grids-beacon")
     beacon = MetaItem(ddb_json(moto_url), "grids-beacon", TILES_WRITTEN)
     assert beacon() is None
