@@ -14,7 +14,7 @@ from web.awsjson import AwsJson
 
 
 class MetaItem:
-    """``read() -> value | None`` of one meta item of the grids table."""
+    """Called: the value of one meta item of the grids table, or None if it was never written."""
 
     def __init__(self, api: AwsJson, table: str, name: str) -> None:
         self._api = api
