@@ -38,6 +38,12 @@ DynamoDB's eventually consistent reads converge within about a second (the emula
 STALE_GRACE_S = 5.0
 """How long past its TTL an entry may still be served while another thread refreshes it."""
 
+STALE_ANSWER_S = 0.1
+"""How long an answer built from such an entry is kept. A refresh waits for the event loop, and
+under saturating reads it took 1-2.6 s (bench/load_reads.py's heatmap 304 step): with answers
+from stale copies not kept, a third of the requests built their answer again (~0.4 ms each).
+The staleness bound is the tile cache's: the copy itself is served stale that long."""
+
 
 class BlobCache:
     """A small LRU with a TTL: grids change only when a worker recomputes them.
@@ -214,15 +220,20 @@ class RecentAnswers:
 
     def put(self, key: str, answer: Answer, age: float = 0.0) -> None:
         """Keep the answer; `age`: how long ago the oldest data behind it was fetched."""
-        if self._ttl <= age:
+        if self._ttl <= 0:
             return
         now = self._clock()
         fetched = now - age
+        expires = fetched + self._ttl
+        if age >= self._ttl:
+            # Built from a copy served while one thread refreshes it (BlobCache): kept for
+            # STALE_ANSWER_S, or every request until the refresh lands builds it again.
+            expires = now + STALE_ANSWER_S
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
                 self._bytes -= len(old[2].body or b"")
-            self._items[key] = (fetched + self._ttl, fetched, answer)
+            self._items[key] = (expires, fetched, answer)
             self._bytes += len(answer.body or b"")
             items = self._items
             while len(items) > 1:

@@ -12,7 +12,7 @@ from shared import aws
 from shared.provision import provision
 from shared.settings import Settings
 from shared.storage import TILES_WRITTEN, GridRepository
-from web.grids import SETTLE_S, STALE_GRACE_S, BlobCache
+from web.grids import SETTLE_S, STALE_ANSWER_S, STALE_GRACE_S, Answer, BlobCache, RecentAnswers
 
 
 class Clock:
@@ -159,3 +159,19 @@ def test_every_write_of_tiles_rewrites_the_beacon(monkeypatch: pytest.MonkeyPatc
         assert grids.get_meta(TILES_WRITTEN) == first
         grids.put_many({"d#all|all#3/2/2": b"y"}, "2026-12-02T00:00:00+00:00")  # same time
         assert grids.get_meta(TILES_WRITTEN) not in (None, first)
+
+
+def test_an_answer_from_a_copy_served_during_its_refresh_is_kept_briefly() -> None:
+    """A copy past its TTL is served while one thread refreshes it; an answer built from it is
+    kept STALE_ANSWER_S, so that the other requests do not each build it again meanwhile."""
+    clock = Clock()
+    recent = RecentAnswers(ttl=2.0, clock=clock)
+    fresh, stale = Answer('"a"', b"A", "application/json"), Answer('"b"', b"B", "application/json")
+    recent.put("fresh", fresh, age=1.5)  # kept for what is left of the TTL: 0.5 s
+    recent.put("stale", stale, age=2.5)
+    clock.now += STALE_ANSWER_S / 2
+    assert recent.get("fresh") is fresh and recent.get("stale") is stale
+    clock.now += STALE_ANSWER_S
+    assert recent.get("fresh") is fresh and recent.get("stale") is None
+    clock.now += 0.5
+    assert recent.get("fresh") is None
