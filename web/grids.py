@@ -182,6 +182,7 @@ class RecentAnswers:
     together stale no more than the blob cache alone (`GRID_CACHE_TTL`): an answer's ETag
     still changes within that time of its tiles changing. (Kept for a whole TTL from when it
     was made, an answer built from a copy near its own expiry was served up to twice that.)
+    One built from a copy past its TTL, served while being refreshed, is kept STALE_ANSWER_S.
 
     Bounded by count and by the bytes of the bodies it holds, and an expired answer at the
     front is dropped as soon as another comes: a heatmap/get answer may be a megabyte, and
