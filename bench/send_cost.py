@@ -31,8 +31,7 @@ from shared.devstack import Stack  # noqa: E402
 from shared.report import parse_submission  # noqa: E402
 from shared.storage import TILES_WRITTEN, GridRepository  # noqa: E402
 from shared.taskmsg import STORE_REPORTS, celery_body  # noqa: E402
-from web.awsjson import AwsJson  # noqa: E402
-from web.beacon import MetaItem  # noqa: E402
+from web import beacon  # noqa: E402
 from web.sqs_send import SendMessage  # noqa: E402
 
 
@@ -74,28 +73,18 @@ def main() -> None:
         ]
         message = celery_body(STORE_REPORTS, [items], settings.queue_name)
         ddb = aws.client(settings, "dynamodb", timeout=3.0, attempts=3)
-        GridRepository(ddb, settings.grids_table).put_meta(TILES_WRITTEN, "run-1")
-        beacon = MetaItem(
-            AwsJson(
-                ddb.meta.endpoint_url,
-                ddb.meta.region_name,
-                "dynamodb",
-                "DynamoDB_20120810",
-                aws.credentials(settings),
-                3.0,
-            ),
-            settings.grids_table,
-            TILES_WRITTEN,
-        )
-        key = {"pk": {"S": "meta"}, "sk": {"S": TILES_WRITTEN}}
+        grids = GridRepository(ddb, settings.grids_table)
+        grids.put_meta(TILES_WRITTEN, "run-1")
+        creds = aws.credentials(settings)
+        lean_get = beacon.for_client(ddb, creds, settings.grids_table, TILES_WRITTEN)
         calls: dict[str, dict[str, Callable[[], object]]] = {
             f"SendMessage of {args.reports} reports ({len(message):,} bytes)": {
                 "boto3": lambda: sqs.send_message(QueueUrl=url, MessageBody=message),
                 "web/sqs_send.py": lambda: lean(url, message),
             },
             "GetItem of tiles-written": {
-                "boto3": lambda: ddb.get_item(TableName=settings.grids_table, Key=key),
-                "web/beacon.py": beacon,
+                "boto3": lambda: grids.get_meta(TILES_WRITTEN),  # what the web called before
+                "web/beacon.py": lean_get,
             },
         }
         for what, clients in calls.items():

@@ -9,6 +9,9 @@ as boto3's GetItem was: the cache re-fetches what it fetched within ``SETTLE_S``
 
 from __future__ import annotations
 
+from typing import Any
+
+from shared.aws import Credentials
 from shared.storage import META_PK
 from web.awsjson import AwsJson
 
@@ -23,3 +26,16 @@ class MetaItem:
     def __call__(self) -> str | None:
         item = self._api.call("GetItem", self._params).get("Item")
         return str(item["value"]["S"]) if item else None
+
+
+def for_client(ddb: Any, credentials: Credentials, table: str, name: str) -> MetaItem:
+    """The item at the endpoint and region of a boto3 DynamoDB client (3 s timeouts)."""
+    api = AwsJson(
+        ddb.meta.endpoint_url,
+        ddb.meta.region_name,
+        "dynamodb",
+        "DynamoDB_20120810",
+        credentials,
+        timeout_s=3.0,
+    )
+    return MetaItem(api, table, name)

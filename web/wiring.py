@@ -9,9 +9,8 @@ from shared.settings import Settings
 from shared.status import StatusReader
 from shared.storage import TILES_WRITTEN, GridRepository
 from shared.tiles import Pyramid
+from web import beacon
 from web.app import create_app
-from web.awsjson import AwsJson
-from web.beacon import MetaItem
 from web.enqueue import SqsEnqueuer
 from web.grids import BlobCache, GridReader
 from web.ratelimit import from_settings as rate_limiter
@@ -38,20 +37,12 @@ def build_app(settings: Settings) -> WsgiApp:
         timeout_s=settings.enqueue_timeout,
     )
     grids = GridRepository(ddb, settings.grids_table)
-    # The cache's look at `tiles-written`, ten times a second while reads come (web/beacon.py).
-    ddb_json = AwsJson(
-        ddb.meta.endpoint_url,
-        ddb.meta.region_name,
-        "dynamodb",
-        "DynamoDB_20120810",
-        credentials,
-        timeout_s=3.0,
-    )
     cache = BlobCache(
         grids,
         settings.grid_cache_ttl,
         settings.grid_cache_size,
-        beacon=MetaItem(ddb_json, settings.grids_table, TILES_WRITTEN)
+        # Ten looks a second while reads come, without boto3 (web/beacon.py).
+        beacon=beacon.for_client(ddb, credentials, settings.grids_table, TILES_WRITTEN)
         if settings.grid_check_s > 0
         else None,
         check_every=settings.grid_check_s,
