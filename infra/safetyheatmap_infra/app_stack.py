@@ -16,6 +16,7 @@ from pathlib import Path
 import jsii
 from aws_cdk import (
     CfnCondition,
+    CfnResource,
     CfnOutput,
     CfnParameter,
     Duration,
@@ -115,6 +116,22 @@ class AppStack(Stack):
             removal_policy=RemovalPolicy.DESTROY,
         )
 
+    def _cdk_handler_logs(self) -> None:
+        """Give CDK's own Lambda handlers a log group with retention.
+
+        restrict_default_security_group adds a CDK-provided function. Left alone, it would log to
+        /aws/lambda/<name>, a group that Lambda creates on the first run and that never expires.
+        Its role already has AWSLambdaBasicExecutionRole, which may write to any group.
+        """
+        group = self._log_group("CdkHandlerLogs", "cdk-handlers")
+        for child in self.node.children:
+            if child.node.id.startswith("Custom::") and child.node.id.endswith("Provider"):
+                handler = child.node.try_find_child("Handler")
+                if isinstance(handler, CfnResource):
+                    handler.add_property_override(
+                        "LoggingConfig", {"LogGroup": group.log_group_name}
+                    )
+
     def _network(self) -> None:
         # Public subnets only: no NAT gateway (~$32/month each). Tasks get a public IP for AWS
         # APIs; their security groups admit nothing from the internet.
@@ -134,6 +151,7 @@ class AppStack(Stack):
             ],
             restrict_default_security_group=True,
         )
+        self._cdk_handler_logs()
         # Free gateway endpoints: DynamoDB traffic and ECR layer downloads (S3) stay private.
         self.vpc.add_gateway_endpoint(
             "DynamoDbEndpoint", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB
@@ -780,6 +798,7 @@ class AppStack(Stack):
         self.scale_out_alarm = cw.Alarm(
             self,
             "WorkerBacklogHigh",
+            alarm_name=f"{config.prefix}-WorkerBacklogHigh",
             alarm_description="Visible messages per worker above target: add workers",
             metric=self.metric_backlog_per_worker,
             threshold=threshold,
@@ -805,6 +824,7 @@ class AppStack(Stack):
         self.idle_alarm = cw.Alarm(
             self,
             "WorkerIdle",
+            alarm_name=f"{config.prefix}-WorkerIdle",
             alarm_description=(
                 f"No visible, delayed or in-flight message for {idle_minutes} minutes: "
                 "scale the workers to zero"
@@ -905,7 +925,11 @@ class AppStack(Stack):
         five = Duration.minutes(5)
 
         def alarm(construct_id: str, **kwargs) -> cw.Alarm:
-            created = cw.Alarm(self, construct_id, **kwargs)
+            # Named `<prefix>-<Id>`, as docs/OPERATIONS.md's runbook headings and the
+            # notifications say, not CloudFormation's `<stack>-<Id><hash>`.
+            created = cw.Alarm(
+                self, construct_id, alarm_name=f"{config.prefix}-{construct_id}", **kwargs
+            )
             created.add_alarm_action(notify)
             created.add_ok_action(notify)
             return created

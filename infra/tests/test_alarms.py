@@ -73,15 +73,23 @@ def test_dashboard_shows_api_queue_and_workers(synth, app_name):
         assert needle in body, needle
 
 
-def test_every_notifying_alarm_has_a_runbook_in_operations(synth, app_name):
+def test_every_notifying_alarm_has_a_runbook_in_operations(synth, app_name, config):
     """docs/OPERATIONS.md holds one `### <AlarmId>: ...` section per alarm the topic hears of."""
     runbooks = re.findall(r"^### (\w+):", (REPO / "docs" / "OPERATIONS.md").read_text(), re.M)
     topic = {"Ref": _topic_id(synth, app_name)}
-    alarm_ids = [
-        logical_id
-        for logical_id, a in synth.resources(app_name, "AWS::CloudWatch::Alarm").items()
+    names = [
+        a["Properties"]["AlarmName"]
+        for a in synth.resources(app_name, "AWS::CloudWatch::Alarm").values()
         if topic in a["Properties"].get("AlarmActions", [])
     ]
-    for logical_id in alarm_ids:
-        assert [r for r in runbooks if logical_id.startswith(r)], f"no runbook for {logical_id}"
-    assert len(alarm_ids) == len(runbooks)
+    assert sorted(names) == sorted(f"{config.prefix}-{r}" for r in runbooks)
+
+
+def test_every_alarm_has_the_name_the_docs_use(synth, app_name, config):
+    # The console, the CLI (`aws cloudwatch describe-alarms --alarm-names`) and the e-mails show
+    # AlarmName; a generated one (`SafetyHeatmap-DlqNotEmpty1A2B3C`) matches no runbook heading.
+    for logical_id, a in synth.resources(app_name, "AWS::CloudWatch::Alarm").items():
+        name = a["Properties"]["AlarmName"]
+        assert name.startswith(f"{config.prefix}-") and logical_id.startswith(
+            name.removeprefix(f"{config.prefix}-")
+        ), logical_id

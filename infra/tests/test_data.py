@@ -58,3 +58,15 @@ def test_every_log_group_has_retention(synth):
         for logical_id, r in template["Resources"].items():
             if r["Type"] == "AWS::Logs::LogGroup":
                 assert r["Properties"].get("RetentionInDays"), logical_id
+
+
+def test_every_function_logs_to_a_group_with_retention(synth):
+    # A function without LoggingConfig logs to /aws/lambda/<name>, which Lambda creates on its
+    # first run with no retention; CDK's own handlers (restrict_default_security_group) included.
+    for template in synth.templates.values():
+        resources = template["Resources"]
+        for logical_id, r in resources.items():
+            if r["Type"] == "AWS::Lambda::Function":
+                group = r["Properties"].get("LoggingConfig", {}).get("LogGroup", {})
+                assert "Ref" in group, logical_id
+                assert resources[group["Ref"]]["Properties"]["RetentionInDays"], logical_id

@@ -110,6 +110,9 @@ def test_queue_scaler_runs_every_minute_and_may_move_the_floor(synth, app_name, 
         if s["Properties"]["ScheduleExpression"] == "rate(1 minute)"
     ]
     assert len(ticks) == 1
+    # A flexible window would let the Scheduler run a tick up to its width late: the 2-minute
+    # wake-up budget (docs/DEPLOY.md) counts on every minute.
+    assert ticks[0]["FlexibleTimeWindow"] == {"Mode": "OFF"}
     policy = json.dumps(synth.resources(app_name, "AWS::IAM::Policy"))
     assert "application-autoscaling:RegisterScalableTarget" in policy
     assert "sqs:GetQueueAttributes" in policy

@@ -103,3 +103,41 @@ def test_workflow_names_match_the_stacks(deploy, config):
 
 def test_rollback_is_a_manual_run_with_an_old_tag(deploy):
     assert "image_tag" in deploy["on"]["workflow_dispatch"]["inputs"]
+
+
+def _evaluate(condition, needs):
+    """Evaluates a job's `if:` the way Actions would, for the few operators deploy.yml uses."""
+    expr = condition.replace("always()", "True").replace("&&", " and ").replace("||", " or ")
+    expr = re.sub(r"contains\(fromJSON\('(\[.*?\])'\), ", r"__in(\1, ", expr)
+    expr = re.sub(
+        r"needs\.([\w-]+)\.(result|outputs\.[\w-]+)",
+        lambda m: repr(needs[m.group(1)][m.group(2)]),
+        expr,
+    )
+    return eval(expr, {"__builtins__": {}, "__in": lambda items, x: x in items})  # noqa: S307
+
+
+@pytest.mark.parametrize(
+    ("planned_infra", "build", "diff", "infra", "runs"),
+    [
+        ("false", "success", "skipped", "skipped", True),  # image-only change
+        ("false", "skipped", "skipped", "skipped", True),  # rollback to an existing tag
+        ("true", "success", "success", "success", True),  # infra approved and deployed
+        ("true", "success", "failure", "skipped", False),  # a failed diff skips infra
+        ("true", "success", "success", "failure", False),
+        ("true", "success", "success", "cancelled", False),  # approval rejected or timed out
+        ("false", "failure", "skipped", "skipped", False),
+    ],
+)
+def test_services_deploy_only_after_the_planned_infrastructure(
+    deploy, planned_infra, build, diff, infra, runs
+):
+    job = deploy["jobs"]["deploy"]
+    assert set(job["needs"]) >= {"prepare", "build", "diff", "infra"}
+    needs = {
+        "prepare": {"result": "success", "outputs.infra": planned_infra},
+        "build": {"result": build},
+        "diff": {"result": diff},
+        "infra": {"result": infra},
+    }
+    assert _evaluate(job["if"], needs) is runs
