@@ -16,9 +16,9 @@ from pathlib import Path
 import jsii
 from aws_cdk import (
     CfnCondition,
-    CfnResource,
     CfnOutput,
     CfnParameter,
+    CfnResource,
     Duration,
     Fn,
     RemovalPolicy,
