@@ -22,7 +22,7 @@ INFRA_WORKFLOWS := .github/workflows/ci.yml .github/workflows/deploy.yml
 INFRA_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 JSII_DEPRECATED=quiet
 INFRA_PIP := --disable-pip-version-check --no-input --quiet
 
-.PHONY: synth test-infra lint-containers infra-tools infra-lock clean-infra
+.PHONY: synth test-infra lint-containers infra-tools infra-lock clean-infra cost cost-docs
 
 $(INFRA_VENV)/.stamp: infra/requirements.txt infra/requirements-dev.txt infra/constraints.txt
 	rm -rf $(INFRA_VENV)
@@ -55,6 +55,13 @@ test-infra: $(INFRA_VENV)/.stamp $(CHECKOV_VENV)/.stamp $(LINT_VENV)/.stamp ## C
 	$(CHECKOV_VENV)/bin/checkov --config-file infra/.checkov.yaml
 	PATH="$(CURDIR)/$(LINT_VENV)/bin:$$PATH" $(LINT_VENV)/bin/actionlint $(INFRA_WORKFLOWS)
 	$(LINT_VENV)/bin/shellcheck infra/scripts/*.sh
+
+COST_ARGS ?=
+cost: $(INFRA_VENV)/.stamp ## estimate the monthly AWS bill: make cost COST_ARGS="--reports-per-day 2000"
+	cd infra && $(INFRA_ENV) ../$(INFRA_VENV)/bin/python -m safetyheatmap_infra.cost $(COST_ARGS)
+
+cost-docs: $(INFRA_VENV)/.stamp ## regenerate docs/DEPLOY.md's cost table from infra/safetyheatmap_infra/cost.py
+	cd infra && $(INFRA_ENV) ../$(INFRA_VENV)/bin/python -m safetyheatmap_infra.cost --write-docs
 
 lint-containers: $(LINT_VENV)/.stamp ## hadolint both Dockerfiles; validate compose.yaml offline
 	$(LINT_VENV)/bin/hadolint --failure-threshold warning Dockerfile.web Dockerfile.worker
