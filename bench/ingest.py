@@ -101,6 +101,7 @@ TASK_TIME_LIMIT = 75.0
 # Kinds of writes, in the order the breakdown prints them.
 KINDS = [
     "guard",
+    "claim",
     "report",
     "day",
     "dirty",
@@ -237,20 +238,45 @@ class MemoryReports(ReportRepository):
         self.guards: dict[str, str] = {}  # id -> partition
         self.stored: set[tuple[str, str]] = set()  # (partition, id) of report items
         self.days: set[tuple[str, str]] = set()
+        self.claims: dict[str, str] = {}  # pseudonym -> the report that claimed it
 
-    def store_many(self, reports: list[tuple[Report, str]]) -> list[bool]:
+    def claim_units(self, reports: list[Report]) -> list[bool]:
+        """As ReportRepository.claim_units: one conditional write per report with a
+        pseudonym, which fails for every report of a pseudonym after its first."""
+        out = []
+        for report in reports:
+            if not report.submitter:
+                out.append(True)
+                continue
+            holder = self.claims.setdefault(report.submitter, report.id)
+            item: Item = {
+                "pk": {"S": f"sub#{report.submitter}"},
+                "sk": {"S": "sub"},
+                "rid": {"S": report.id},
+            }
+            if holder == report.id:
+                self.meter.write("claim", item_size(item))
+            else:
+                self.meter.failed("claim")
+            out.append(holder == report.id)
+        return out
+
+    def store_many(
+        self, reports: list[tuple[Report, str]], units: list[bool] | None = None
+    ) -> list[bool]:
         """As ReportRepository.store_many: a guard for keyed ids only, then the report item
         (for a random id, a redelivery rewrites the same item) and its day item."""
         states = [self._guard(*pair) if _keyed(pair[0].id) else True for pair in reports]
         days: set[tuple[str, str]] = set()
-        for (report, partition), state in zip(reports, states, strict=True):
+        unit_of = units if units is not None else [True] * len(reports)
+        for (report, partition), state, unit in zip(reports, states, unit_of, strict=True):
             if state is None:
                 continue  # stored at another partition: the first one wins
             days.add((report.occurred_at.date().isoformat(), partition))
-            size = item_size(ReportRepository._item(report, partition))
+            size = item_size(ReportRepository._item(report, partition, unit))
             if (partition, report.id) not in self.stored:
                 self.meter.write("report", size)  # BatchWriteItem, or a conditional put
-                self._keep(report, partition, size)
+                self._keep(report, partition, size, unit)
             elif state:
                 self.meter.write("report", size)  # a random id again: the same item rewritten
             else:
@@ -274,10 +300,10 @@ class MemoryReports(ReportRepository):
         self.guards[report.id] = partition
         return old is None
 
-    def _keep(self, report: Report, partition: str, size: int) -> None:
+    def _keep(self, report: Report, partition: str, size: int, unit: bool = True) -> None:
         self.stored.add((partition, report.id))
         self.bytes_[partition] += size
-        self.partitions_.setdefault(partition, []).append(StoredPoint.of(report))
+        self.partitions_.setdefault(partition, []).append(StoredPoint.of(report, unit))
 
     def points(self, partition: str) -> list[StoredPoint]:
         found = self.partitions_.get(partition, [])
@@ -561,7 +587,8 @@ def random_report(rng: random.Random, now: datetime, keyed: float) -> Report:
     category = rng.choice(CATEGORIES)
     # The web derives the id from the Idempotency-Key its own form sends; random without one.
     rid = report_id(uuid.uuid4().hex if rng.random() < keyed else None)
-    return Report(rid, lat, lon, category, "", when, now)
+    # A pseudonym as the web sets it: every report here from another submitter (one claim).
+    return Report(rid, lat, lon, category, "", when, now, submitter=f"{rng.getrandbits(128):032x}")
 
 
 def run(n: int, probes: int, seed: int, gap: float, keyed: float) -> dict[str, Any]:
@@ -585,7 +612,7 @@ def build(
     reports = MemoryReports(meter)
     grids = MemoryGrids(meter, clock)
     pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
-    rec = MeteredRecomputer(reports, grids, pyramid, settings.privacy_min_reports, meter=meter)
+    rec = MeteredRecomputer(reports, grids, pyramid, settings.privacy_rule, meter=meter)
     now = datetime.now(UTC)
     worker = Worker(reports, grids, pyramid, rec, meter, clock, now)
     rng = random.Random(seed)

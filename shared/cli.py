@@ -272,9 +272,7 @@ def cmd_rebuild(args: argparse.Namespace, target: Target) -> int:
     ddb = target.client("dynamodb")
     reports = ReportRepository(ddb, s.reports_table)
     grids = GridRepository(ddb, s.grids_table)
-    recomputer = Recomputer(
-        reports, grids, Pyramid(s.bandwidth_m, s.max_zoom), s.privacy_min_reports
-    )
+    recomputer = Recomputer(reports, grids, Pyramid(s.bandwidth_m, s.max_zoom), s.privacy_rule)
     bar = Progress("rebuild (partitions)", 0)
     result = rebuild(reports, grids, recomputer, lease_s=s.task_time_limit + 5, progress=bar.set)
     print(

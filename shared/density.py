@@ -128,8 +128,11 @@ def linear_bin(u: ArrayLike, v: ArrayLike, shape: tuple[int, int]) -> FloatArray
     return np.ascontiguousarray(padded[1 : rows + 1, 1 : cols + 1])
 
 
-def simple_bin(u: ArrayLike, v: ArrayLike, shape: tuple[int, int]) -> IntArray:
-    """Nearest-cell histogram: int64 count of the points inside each cell.
+def simple_bin(
+    u: ArrayLike, v: ArrayLike, shape: tuple[int, int], weights: ArrayLike | None = None
+) -> IntArray:
+    """Nearest-cell histogram: int64 count of the points inside each cell (with ``weights``,
+    integer weights per point: the privacy rule's unit weights).
 
     Used for the privacy rule, which must count *distinct reports*; linear binning splits a
     report over 4 cells and would make "3 reports within reach" fuzzy. Points outside the grid
@@ -141,7 +144,8 @@ def simple_bin(u: ArrayLike, v: ArrayLike, shape: tuple[int, int]) -> IntArray:
         inside = (uu >= 0) & (uu < cols) & (vv >= 0) & (vv < rows)  # False for NaN
     c = uu[inside].astype(np.intp)  # truncation = floor for u >= 0, and u < cols
     r = vv[inside].astype(np.intp)
-    counts = np.bincount(r * cols + c, minlength=rows * cols)
+    w = None if weights is None else np.asarray(weights, dtype=np.int64).ravel()[inside]
+    counts = np.bincount(r * cols + c, weights=w, minlength=rows * cols)
     return counts.astype(np.int64, copy=False).reshape(rows, cols)
 
 

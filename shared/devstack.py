@@ -28,6 +28,7 @@ from shared.taskmsg import ROLL_WINDOWS, celery_body
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ROLL_EVERY_S = 3600.0
+DISTINCT = "SAFETYHEATMAP_PRIVACY_DISTINCT_SUBMITTERS"
 
 
 class StartError(RuntimeError):
@@ -119,6 +120,9 @@ class Stack:
     @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        # One machine is one address: counting distinct submitters would count one. A local
+        # stack counts every report unless told otherwise (the privacy tests set it).
+        env.setdefault(DISTINCT, "false")
         env.update(
             {
                 "SAFETYHEATMAP_PORT": str(self.port),
@@ -357,6 +361,13 @@ def _parent_is_stopping(parent: int, caught_at_start: int) -> bool:
 def main() -> int:
     """``make run``: start everything, print the URL, stop everything on SIGINT/SIGTERM."""
     settings = Settings.from_env()
+    if DISTINCT not in os.environ:
+        print(
+            f"privacy: every report counts towards PRIVACY_MIN_REPORTS ({DISTINCT}=false: a "
+            "local stack's reports all come from one address); set it to true to count "
+            "distinct submitters as deployments do",
+            flush=True,
+        )
     run_dir = ROOT / ".run"
     stack = Stack(run_dir, port=settings.port)
     stopping = {"now": False}

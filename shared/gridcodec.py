@@ -45,6 +45,7 @@ _VERSION = 2
 _HEADER = struct.Struct("<2sBBHHd")
 _DENSITY = 1
 _COUNTS = 2
+_COUNTS_UNITS = 3
 LEVELS = 4095
 ITEM_LIMIT = 400 * 1024
 
@@ -64,30 +65,62 @@ def encode_density(grid: np.ndarray) -> bytes:
 
 
 def encode_counts(grid: np.ndarray) -> bytes:
+    """A 2-D grid of report counts, or a ``(2, H, W)`` stack of counts and unit counts
+    (``shared.privacy``). Where every report is a unit (no pseudonym was seen twice, or the
+    setting is off) the stack is stored as its counts alone, in the very bytes of a 2-D grid;
+    otherwise the counts are followed by the excess of counts over units (mostly zero)."""
     values = np.asarray(grid)
+    if values.ndim == 3 and values.shape[0] == 2:
+        counts, units = values[0], values[1]
+        if np.array_equal(counts, units):
+            values = counts
+        else:
+            excess = counts - units
+            if excess.min(initial=0) < 0 or units.min(initial=0) < 0:
+                raise CodecError("unit counts are within 0..counts")
+            planes = np.concatenate([counts, excess])
+            return _pack(_COUNTS_UNITS, counts.shape, 1.0, _shuffle(_narrow(planes)))
     if values.ndim != 2 or values.min(initial=0) < 0:
         raise CodecError("count grids are non-negative 2-D arrays")
+    return _pack(_COUNTS, values.shape, 1.0, _shuffle(_narrow(values)))
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
     top = values.max(initial=0)
     if top > 0xFFFFFFFF:
         raise CodecError("counts beyond uint32")
     dtype = "<u1" if top <= 0xFF else "<u2" if top <= 0xFFFF else "<u4"
-    return _pack(_COUNTS, values.shape, 1.0, _shuffle(values.astype(dtype)))
+    return values.astype(dtype)
+
+
+def decode_counts(blob: bytes) -> np.ndarray:
+    """A count grid as the ``(2, H, W)`` int64 stack of counts and unit counts."""
+    grid = decode(blob)
+    if grid.ndim == 3:
+        return grid
+    if grid.dtype != np.int64:
+        raise CodecError("not a count grid")
+    return np.stack([grid, grid])
 
 
 def decode(blob: bytes) -> np.ndarray:
-    """Density grids come back as float64, count grids as int64."""
+    """Density grids come back as float64, count grids as int64 (2-D; a grid with unit
+    counts as the ``(2, H, W)`` stack of counts and units)."""
     if len(blob) < _HEADER.size:
         raise CodecError("truncated grid")
     magic, version, kind, height, width, scale = _HEADER.unpack_from(blob)
     if magic != _MAGIC or version not in (1, 2):
         raise CodecError("not a grid")
-    if kind not in (_DENSITY, _COUNTS):
+    if kind not in (_DENSITY, _COUNTS, _COUNTS_UNITS):
         raise CodecError(f"unknown grid kind {kind}")
     try:
         raw = zlib.decompress(blob[_HEADER.size :])
     except zlib.error as exc:
         raise CodecError("corrupt grid payload") from exc
     cells = height * width
+    if kind == _COUNTS_UNITS:
+        planes = _unshuffle(raw, 2 * cells, (1, 2, 4)).reshape(2, height, width).astype(np.int64)
+        return np.stack([planes[0], planes[0] - planes[1]])
     if version == 1:
         size = 2 if kind == _DENSITY else 4
         if len(raw) != cells * size:

@@ -56,8 +56,9 @@ def store(
     grids: GridRepository,
     pyramid: Pyramid,
     now: datetime,
+    distinct: bool = True,
 ) -> IngestResult:
-    return store_many([report], reports, grids, pyramid, now)[0]
+    return store_many([report], reports, grids, pyramid, now, distinct)[0]
 
 
 def store_many(
@@ -66,19 +67,24 @@ def store_many(
     grids: GridRepository,
     pyramid: Pyramid,
     now: datetime,
+    distinct: bool = True,
 ) -> list[IngestResult]:
-    """Store a batch, then mark each partition dirty once with the union of its layers."""
+    """Store a batch, then mark each partition dirty once with the union of its layers.
+
+    With ``distinct`` (PRIVACY_DISTINCT_SUBMITTERS) only the first report of each submitter
+    pseudonym counts towards the privacy threshold (``ReportRepository.claim_units``)."""
     partitions = [
         partition_key(pyramid.partition_zoom, *pyramid.partition_of(r.lon, r.lat)) for r in batch
     ]
-    stored = reports.store_many(list(zip(batch, partitions, strict=True)))
+    units = reports.claim_units(batch) if distinct else [True] * len(batch)
+    stored = reports.store_many(list(zip(batch, partitions, strict=True)), units)
     marks: dict[str, set[str]] = {}
     acked: dict[str, list[int]] = {}
     # What each mark carries of its reports: exactly what was stored, or nothing (None) where
     # a report was not written from this message (a keyed id seen before: the first body wins,
     # and the run reads the partition afresh).
     carried: dict[str, list[StoredPoint] | None] = {}
-    for report, partition, new in zip(batch, partitions, stored, strict=True):
+    for report, partition, new, unit in zip(batch, partitions, stored, units, strict=True):
         # Marked even for a duplicate: the first delivery may have died before its mark.
         marks.setdefault(partition, set()).update(
             layers_for(report.category, report.occurred_at, now)
@@ -87,7 +93,7 @@ def store_many(
             acked.setdefault(partition, []).append(int(report.received_at.timestamp() * 10))
             points = carried.setdefault(partition, [])
             if points is not None:
-                points.append(StoredPoint.of(report))
+                points.append(StoredPoint.of(report, unit))
         else:
             carried[partition] = None
     # After the reports: a run that sees a mark must find its reports.

@@ -23,11 +23,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
-from shared import density, gridcodec
+from shared import density, gridcodec, privacy
 from shared.categories import ALL, CATEGORY_IDS
 from shared.storage import (
     GridRepository,
@@ -62,6 +62,7 @@ def all_layers() -> list[str]:
 
 
 def layers_for(category: str, occurred_at: datetime, now: datetime) -> set[str]:
+    """The layers that hold a report (``expand_layers`` adds those whose masks follow)."""
     return {layer_key(c, w) for c in (ALL, category) for w in windows_containing(occurred_at, now)}
 
 
@@ -166,9 +167,11 @@ class TileCache:
             self._tiles[key] = None
         else:
             self._original[key] = blob
-            self._tiles[key] = gridcodec.decode(blob)
+            self._tiles[key] = (
+                gridcodec.decode_counts(blob) if key.startswith("c#") else gridcodec.decode(blob)
+            )
 
-    def get(self, key: str, shape: tuple[int, int], dtype: type) -> np.ndarray:
+    def get(self, key: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
         self.prefetch([key])
         tile = self._tiles[key]
         if tile is None:
@@ -219,12 +222,12 @@ class Recomputer:
         reports: ReportRepository,
         grids: GridRepository,
         pyramid: Pyramid,
-        min_reports: int,
+        rule: privacy.Rule | int,
     ) -> None:
         self._reports = reports
         self._grids = grids
         self._pyramid = pyramid
-        self._k = min_reports
+        self._rule = rule if isinstance(rule, privacy.Rule) else privacy.Rule(rule)
 
     @property
     def compute_zoom(self) -> int:
@@ -291,6 +294,7 @@ class Recomputer:
         lease (StoredTiles), shared by its chunks and its background pieces, which all write
         through it; never kept from one run to the next.
         """
+        by_layer = expand_layers(by_layer)
         plans: dict[str, list[list[Step]]] = {}
         for layer, parts in sorted(by_layer.items()):
             levels = self._plan(self._fine_steps(parts))
@@ -305,14 +309,26 @@ class Recomputer:
         cache.prefetch(key for layer, plan in plans.items() for key in self._keys(layer, plan))
         # Layers often hold the very same reports in a step (the 30-day and all-time layers of
         # a city whose reports are all recent): their smoothing is done once, by content.
-        memo: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
-        for layer, plan in plans.items():
-            for level in plan:
-                if level[0].block.z == zc:
-                    for step in level:
-                        self._compute_fine(cache, points, layer, step, now, memo)
-                else:
-                    self._compute_coarse(cache, layer, level, memo)
+        memo: dict[bytes, np.ndarray] = {}
+        # Zoom by zoom, finest first: the privacy masks of a zoom read every layer's counts
+        # there, so all of a zoom's counts are summed before any of its densities.
+        by_zoom: dict[int, list[tuple[str, list[Step]]]] = {}
+        for layer in sorted(plans, key=_decision_order):
+            for level in plans[layer]:
+                by_zoom.setdefault(level[0].block.z, []).append((layer, level))
+        masks: dict[Step, dict[str, np.ndarray]] = {}
+        for z in sorted(by_zoom, reverse=True):
+            if z != zc:
+                for layer, level in by_zoom[z]:
+                    self._sum_counts(cache, layer, level)
+            for layer, level in by_zoom[z]:
+                for step in level:
+                    if step not in masks:
+                        masks[step] = self._masks(cache, points, step, now)
+                    if z == zc:
+                        self._compute_fine(cache, points, layer, step, now, memo, masks[step])
+                    else:
+                        self._compute_coarse(cache, layer, step, memo, masks[step])
         return cache.flush(computed_at)
 
     # --- planning ----------------------------------------------------------------------------
@@ -393,55 +409,159 @@ class Recomputer:
         layer: str,
         step: Step,
         now: datetime,
-        memo: dict[bytes, tuple[np.ndarray, np.ndarray]],
+        memo: dict[bytes, np.ndarray],
+        masks: dict[str, np.ndarray],
     ) -> None:
         """Compute zoom: linear binning of the reports themselves, for accuracy."""
-        zc = step.block.z
-        lon, lat = self._layer_points(points, layer, step, now)
-        n = TILE << zc
-        mx, my = lonlat_to_world(lon, lat)
-        u = mx * n - step.source.c0
-        v = my * n - step.source.r0
+        lon, lat, unit = self._layer_points(points, layer, step, now)
+        u, v = self._cells(step, lon, lat)
         key = _digest("fine", step, u, v)
         if key not in memo:
             values = density.density(u, v, step.source.shape, step.sigma, 1.0)
             values /= row_areas_km2(step.source)[:, None]
-            counts = density.simple_bin(u, v, step.source.shape)
-            values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
-            memo[key] = (values, counts)
-        values, counts = memo[key]
+            memo[key] = values
         r, b = step.reach, 2 * step.reach
         h, w = step.valid.shape
-        self._write(cache, "d", layer, step.valid, values[r : r + h, r : r + w])
+        shown = memo[key][r : r + h, r : r + w] * masks[layer]
+        self._write(cache, "d", layer, step.valid, shown)
+        counts = np.stack(
+            [
+                density.simple_bin(u, v, step.source.shape),
+                density.simple_bin(u, v, step.source.shape, unit),
+            ]
+        )
         bh, bw = step.block.shape
-        self._write(cache, "c", layer, step.block, counts[b : b + bh, b : b + bw])
+        self._write(cache, "c", layer, step.block, counts[:, b : b + bh, b : b + bw])
+
+    def _sum_counts(self, cache: TileCache, layer: str, level: list[Step]) -> None:
+        """Coarser zooms: each count cell is the sum of its four children."""
+        for step in level:
+            region = step.block.clip()
+            child = Region(region.z + 1, region.r0 * 2, region.c0 * 2, region.r1 * 2, region.c1 * 2)
+            fine = self._read(cache, "c", layer, child)
+            counts = fine.reshape(2, fine.shape[1] // 2, 2, fine.shape[2] // 2, 2).sum(axis=(2, 4))
+            self._write(cache, "c", layer, region, counts)
 
     def _compute_coarse(
         self,
         cache: TileCache,
         layer: str,
-        level: list[Step],
-        memo: dict[bytes, tuple[np.ndarray, np.ndarray]],
+        step: Step,
+        memo: dict[bytes, np.ndarray],
+        masks: dict[str, np.ndarray],
     ) -> None:
-        """Coarser zooms: counts are sums of the four children, smoothed at this zoom's sigma."""
-        for step in level:
-            region = step.block.clip()
-            child = Region(region.z + 1, region.r0 * 2, region.c0 * 2, region.r1 * 2, region.c1 * 2)
-            fine = self._read(cache, "c", layer, child)
-            counts = fine.reshape(fine.shape[0] // 2, 2, fine.shape[1] // 2, 2).sum(axis=(1, 3))
-            self._write(cache, "c", layer, region, counts)
-        for step in level:
-            counts = self._read(cache, "c", layer, step.source)
-            key = _digest("coarse", step, counts)
-            if key not in memo:
-                values = density.smooth(counts.astype(np.float64), step.sigma)
-                values /= row_areas_km2(step.source)[:, None]
-                values[~density.privacy_mask(counts, step.sigma, self._k)] = 0.0
-                memo[key] = (values, counts)
-            values = memo[key][0]
-            r = step.reach
-            h, w = step.valid.shape
-            self._write(cache, "d", layer, step.valid, values[r : r + h, r : r + w])
+        """Coarser zooms: densities smoothed from the counts at this zoom's sigma."""
+        counts = self._read(cache, "c", layer, step.source)[0]
+        key = _digest("coarse", step, counts)
+        if key not in memo:
+            values = density.smooth(counts.astype(np.float64), step.sigma)
+            values /= row_areas_km2(step.source)[:, None]
+            memo[key] = values
+        r = step.reach
+        h, w = step.valid.shape
+        shown = memo[key][r : r + h, r : r + w] * masks[layer]
+        self._write(cache, "d", layer, step.valid, shown)
+
+    def _masks(
+        self,
+        cache: TileCache,
+        points: dict[str, list[StoredPoint]],
+        step: Step,
+        now: datetime,
+    ) -> dict[str, np.ndarray]:
+        """Which cells of the step's valid region each layer may show (``shared.privacy``),
+        from every category's and window's counts around it: the reports themselves at the
+        compute zoom, the stored counts at coarser ones."""
+        zc = self._pyramid.compute_zoom
+        cats = sorted(CATEGORY_IDS)
+        wins = list(WINDOWS)
+        shape = step.source.shape
+        raw = np.zeros((len(cats), len(wins), *shape), dtype=np.int64)
+        units = np.zeros_like(raw)
+        r = step.reach
+        crop = (r, r + step.valid.shape[0], r, r + step.valid.shape[1])
+        interpolated = step.block.z == zc and zc < self._pyramid.max_zoom
+        inner, outer = self._rule.radii(step.sigma, privacy.slack(interpolated))
+        pending = 0
+        if step.block.z == zc:
+            self._bin_all(points, step, now, cats, raw, units)
+        else:
+            totals = [layer_key(ALL, w) for w in wins]
+            total = self._read(cache, "c", totals[-1], step.source)[1]
+            if not (privacy.disc_sum(total, inner, crop) >= self._rule.min_reports).any():
+                return _hidden(step)
+            layers = [layer_key(c, w) for c in cats for w in wins] + totals
+            cache.prefetch(
+                grid_key("c", layer, step.block.z, x, y)
+                for layer in layers
+                for x, y in step.source.tiles()
+            )
+            for i, c in enumerate(cats):
+                for j, w in enumerate(wins):
+                    raw[i, j], units[i, j] = self._read(cache, "c", layer_key(c, w), step.source)
+            # A category's counts here lag all's while its layers wait for the background pass:
+            # the reports all has and the categories do not yet show sit in all's pool.
+            stacks = [self._read(cache, "c", layer, step.source) for layer in totals]
+            extra = np.stack(stacks, axis=1) - np.stack([raw.sum(axis=0), units.sum(axis=0)])
+            np.maximum(extra, 0, out=extra)
+            if extra.any():
+                raw = np.concatenate([raw, extra[0][None]])
+                units = np.concatenate([units, extra[1][None]])
+                pending = 1
+        per_cat, per_all = privacy.slice_masks(
+            raw, units, self._rule, inner, outer, crop, unpublished=pending
+        )
+        out = {layer_key(ALL, w): per_all[j] for j, w in enumerate(wins)}
+        for i, c in enumerate(cats):
+            for j, w in enumerate(wins):
+                out[layer_key(c, w)] = per_cat[i, j]
+        return out
+
+    def _bin_all(
+        self,
+        points: dict[str, list[StoredPoint]],
+        step: Step,
+        now: datetime,
+        cats: list[str],
+        raw: np.ndarray,
+        units: np.ndarray,
+    ) -> None:
+        """Per-cell counts of every category and window over the step's source."""
+        index = {c: i for i, c in enumerate(cats)}
+        spans = list(WINDOWS.values())
+        lon: list[float] = []
+        lat: list[float] = []
+        cat: list[int] = []
+        ring: list[int] = []
+        unit: list[int] = []
+        for key in self._partitions([step]):
+            for p in points.get(key, ()):
+                lon.append(p.lon)
+                lat.append(p.lat)
+                cat.append(index[p.category])
+                ring.append(_ring(p.occurred_at, now, spans))
+                unit.append(1 if p.unit else 0)
+        if not lon:
+            return
+        u, v = self._cells(step, np.asarray(lon), np.asarray(lat))
+        rows, cols = step.source.shape
+        with np.errstate(invalid="ignore"):
+            inside = (u >= 0) & (u < cols) & (v >= 0) & (v < rows)
+        ci = np.asarray(cat)[inside]
+        ri = np.asarray(ring)[inside]
+        ui = np.asarray(unit, dtype=np.int64)[inside]
+        rr = v[inside].astype(np.intp)
+        cc = u[inside].astype(np.intp)
+        np.add.at(raw, (ci, ri, rr, cc), 1)
+        np.add.at(units, (ci, ri, rr, cc), ui)
+        np.cumsum(raw, axis=1, out=raw)  # windows are nested: a ring's reports are in the next
+        np.cumsum(units, axis=1, out=units)
+
+    def _cells(self, step: Step, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions in cell units of the step's source."""
+        n = TILE << step.block.z
+        mx, my = lonlat_to_world(lon, lat)
+        return mx * n - step.source.c0, my * n - step.source.r0
 
     def _layer_points(
         self,
@@ -449,12 +569,13 @@ class Recomputer:
         layer: str,
         step: Step,
         now: datetime,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         category, window = layer.split("|")
         span = WINDOWS[window]
         since = None if span is None else now - span
         lon: list[float] = []
         lat: list[float] = []
+        unit: list[int] = []
         for key in self._partitions([step]):
             for p in points.get(key, ()):
                 if category not in (ALL, p.category):
@@ -463,14 +584,20 @@ class Recomputer:
                     continue
                 lon.append(p.lon)
                 lat.append(p.lat)
-        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+                unit.append(1 if p.unit else 0)
+        return (
+            np.asarray(lon, dtype=np.float64),
+            np.asarray(lat, dtype=np.float64),
+            np.asarray(unit, dtype=np.int64),
+        )
 
     # --- tile access -------------------------------------------------------------------------
     def _read(self, cache: TileCache, kind: str, layer: str, region: Region) -> np.ndarray:
-        """Counts over a region (zero outside the world and where no tile exists)."""
-        out = np.zeros(region.shape, dtype=np.int64)
+        """Counts and unit counts over a region, (2, rows, cols) (zero outside the world and
+        where no tile exists)."""
+        out = np.zeros((2, *region.shape), dtype=np.int64)
         for x, y in region.tiles():
-            tile = cache.get(grid_key(kind, layer, region.z, x, y), (TILE, TILE), np.int64)
+            tile = cache.get(grid_key(kind, layer, region.z, x, y), (2, TILE, TILE), np.int64)
             self._copy(tile, x * TILE, y * TILE, out, region, into_tile=False)
         return out
 
@@ -478,7 +605,7 @@ class Recomputer:
         self, cache: TileCache, kind: str, layer: str, region: Region, values: np.ndarray
     ) -> None:
         apron = APRON if kind == "d" else 0
-        shape = (STORED, STORED) if kind == "d" else (TILE, TILE)
+        shape = (STORED, STORED) if kind == "d" else (2, TILE, TILE)
         dtype = np.float64 if kind == "d" else np.int64
         for x, y in region.tiles(apron):
             key = grid_key(kind, layer, region.z, x, y)
@@ -496,13 +623,13 @@ class Recomputer:
         *,
         into_tile: bool,
     ) -> None:
-        th, tw = tile.shape
+        th, tw = tile.shape[-2:]
         r0, r1 = max(region.r0, tile_r0), min(region.r1, tile_r0 + th)
         c0, c1 = max(region.c0, tile_c0), min(region.c1, tile_c0 + tw)
         if r0 >= r1 or c0 >= c1:
             return
-        t = (slice(r0 - tile_r0, r1 - tile_r0), slice(c0 - tile_c0, c1 - tile_c0))
-        g = (slice(r0 - region.r0, r1 - region.r0), slice(c0 - region.c0, c1 - region.c0))
+        t = (..., slice(r0 - tile_r0, r1 - tile_r0), slice(c0 - tile_c0, c1 - tile_c0))
+        g = (..., slice(r0 - region.r0, r1 - region.r0), slice(c0 - region.c0, c1 - region.c0))
         if into_tile:
             tile[t] = grid[g]
         else:
@@ -531,3 +658,41 @@ def _digest(kind: str, step: Step, *arrays: np.ndarray) -> bytes:
         h.update(repr((array.dtype.str, array.shape)).encode())
         h.update(np.ascontiguousarray(array).tobytes())
     return h.digest()
+
+
+def expand_layers(by_layer: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The layers whose privacy masks follow from the ones asked for (``shared.privacy``), at
+    the same partitions: a layer's longer windows (each window is decided after the shorter
+    ones of its category), and for a category's layer every window of all (decided against
+    every category). A run of all's layers alone (the fast pass) leaves the categories to the
+    pass that recomputes them, which then recomputes all's against them."""
+    out = {layer: set(parts) for layer, parts in by_layer.items()}
+    wins = list(WINDOWS)
+    for layer, parts in by_layer.items():
+        category, window = layer.split("|")
+        for later in wins[wins.index(window) :]:
+            out.setdefault(layer_key(category, later), set()).update(parts)
+        if category != ALL:
+            for any_window in wins:
+                out.setdefault(layer_key(ALL, any_window), set()).update(parts)
+    return out
+
+
+def _decision_order(layer: str) -> tuple[int, str, int]:
+    """Categories before all, each by window from the shortest (``shared.privacy``)."""
+    category, window = layer.split("|")
+    return (category == ALL, category, list(WINDOWS).index(window))
+
+
+def _ring(occurred_at: datetime, now: datetime, spans: list[timedelta | None]) -> int:
+    """Index of the shortest window that holds a report."""
+    for i, span in enumerate(spans):
+        if span is None or occurred_at >= now - span:
+            return i
+    return len(spans) - 1
+
+
+def _hidden(step: Step) -> dict[str, np.ndarray]:
+    shape = step.valid.shape
+    hidden = np.zeros(shape, dtype=bool)
+    return {layer: hidden for layer in all_layers()}

@@ -30,6 +30,7 @@ FIELDS = ("lat", "lon", "category", "description", "occurred_at")
 _CONTROL = re.compile(
     r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff\ud800-\udfff]"
 )
+_SUBMITTER = re.compile(r"(?:[0-9a-f]{8,64})?")
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$", re.IGNORECASE)
 
 # JSON Schema of the request body; published in the OpenAPI document. The checks below
@@ -72,9 +73,12 @@ class Report:
     description: str
     occurred_at: datetime
     received_at: datetime
+    submitter: str = ""
+    """The submitter's pseudonym (``shared.pseudonym``): set by the web, never by the client,
+    stored with the report and never returned. Empty: unknown (every report its own)."""
 
     def to_message(self) -> dict[str, Any]:
-        return {
+        message = {
             "id": self.id,
             "lat": self.lat,
             "lon": self.lon,
@@ -83,6 +87,9 @@ class Report:
             "occurred_at": self.occurred_at.isoformat(),
             "received_at": self.received_at.isoformat(),
         }
+        if self.submitter:
+            message["submitter"] = self.submitter
+        return message
 
     @classmethod
     def from_message(cls, data: dict[str, Any]) -> Report:
@@ -93,7 +100,12 @@ class Report:
         fields = validate_fields(
             {k: data.get(k) for k in FIELDS if data.get(k) is not None}, now=received
         )
-        return cls(id=str(uuid.UUID(data["id"])), received_at=received, **fields)
+        submitter = data.get("submitter") or ""
+        if not isinstance(submitter, str) or not _SUBMITTER.fullmatch(submitter):
+            raise ValidationError("submitter", "must be a pseudonym (hex)")
+        return cls(
+            id=str(uuid.UUID(data["id"])), received_at=received, submitter=submitter, **fields
+        )
 
 
 def parse_submission(body: Any, *, now: datetime, idempotency_key: str | None = None) -> Report:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from shared.privacy import Rule
+
 PREFIX = "SAFETYHEATMAP_"
 
 
@@ -126,7 +128,25 @@ class Settings:
     bandwidth_m: float = _setting(200.0, "Kernel standard deviation on the ground (m).")
     max_zoom: int = _setting(16, "Finest zoom served.")
     privacy_min_reports: int = _setting(
-        3, "Cells backed by fewer reports within the kernel's reach are zeroed."
+        3,
+        "k: a cell shows a value only where at least this many distinct submitters have a "
+        "report within PRIVACY_RADIUS_FACTOR bandwidths of it (and every slice difference "
+        "passes the same test; docs/ARCHITECTURE.md, Privacy).",
+    )
+    privacy_radius_factor: float = _setting(
+        2.0,
+        "The privacy rule's circle: this many times the zoom's effective bandwidth, on the ground.",
+    )
+    privacy_distinct_submitters: bool = _setting(
+        True,
+        "Count a submitter's reports once towards PRIVACY_MIN_REPORTS: only the first report of "
+        "each daily pseudonym counts (`make run` sets false unless set: all its reports come from "
+        "one address).",
+    )
+    privacy_pseudonym_rotation_s: int = _setting(
+        86400,
+        "How long one pseudonym (a keyed hash of the client address, CLIENT_HASH_KEY) lasts; "
+        "periods start at multiples of this since the Unix epoch (UTC midnights by default).",
     )
     max_grid_cells: int = _setting(512 * 512, "Cap on width x height of one heatmap/get answer.")
     # --- web behaviour -------------------------------------------------------------------
@@ -168,8 +188,9 @@ class Settings:
     )
     client_hash_key: str = _setting(
         "",
-        "Secret key of the HMAC that turns a client address into its rate-limit key. Empty: a "
-        "random key is made once per host and kept in the rate-limit file.",
+        "Secret key of the HMAC that turns a client address into its rate-limit key and its "
+        "daily submitter pseudonym. Empty: a random key is made once per host and kept in the "
+        "rate-limit file (set one key for all hosts so pseudonyms agree across them).",
     )
     rate_limit_file: str = _setting(
         "",
@@ -250,6 +271,10 @@ class Settings:
             raise SettingsError("BACKGROUND_REFRESH_S must be 0 (every run) or positive")
         if self.privacy_min_reports < 1:
             raise SettingsError("PRIVACY_MIN_REPORTS must be at least 1")
+        if not 0.5 <= self.privacy_radius_factor <= 4.0:
+            raise SettingsError("PRIVACY_RADIUS_FACTOR must be within 0.5..4")
+        if self.privacy_pseudonym_rotation_s < 60:
+            raise SettingsError("PRIVACY_PSEUDONYM_ROTATION_S must be at least 60")
         if self.rate_limit_per_minute < 0:
             raise SettingsError("RATE_LIMIT_PER_MINUTE must be 0 (off) or positive")
         if self.rate_limit_burst < 1:
@@ -287,6 +312,11 @@ class Settings:
         keep the visibility timeout above the whole chain so no countdown outlives it.
         """
         return self.task_time_limit + max(self.retry_backoff_max, int(self.background_refresh_s))
+
+    @property
+    def privacy_rule(self) -> Rule:
+        """The disclosure rule's numbers."""
+        return Rule(self.privacy_min_reports, self.privacy_radius_factor)
 
     @property
     def endpoint_url(self) -> str | None:

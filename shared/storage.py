@@ -47,16 +47,21 @@ class StoredPoint:
     category: str
     occurred_at: datetime
     id: str = ""
+    unit: bool = True
+    """Counts towards the privacy threshold (``shared.privacy``): the first stored report of
+    its submitter's pseudonym, or a report without one."""
 
     @classmethod
-    def of(cls, report: Report) -> StoredPoint:
-        return cls(report.lon, report.lat, report.category, report.occurred_at, report.id)
+    def of(cls, report: Report, unit: bool = True) -> StoredPoint:
+        return cls(report.lon, report.lat, report.category, report.occurred_at, report.id, unit)
 
 
 _POINT = struct.Struct("<16sddqB")
 """A report as a recompute reads it (a report item's `pt`, a dirty mark's `pts`): id (uuid
 bytes), lon, lat, occurred_at (microseconds since the epoch, exact), then the length of the
-category's UTF-8 name, which follows."""
+category's UTF-8 name, which follows, with bit 7 set for a report that is not a unit (category
+ids are short ASCII, so older items, all units, read the same)."""
+_NOT_UNIT = 0x80
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +83,8 @@ def pack_points(points: Iterable[StoredPoint]) -> bytes:
     for p in points:
         micros = (p.occurred_at - _EPOCH) // timedelta(microseconds=1)
         name = p.category.encode()
-        out += _POINT.pack(uuid.UUID(p.id).bytes, p.lon, p.lat, micros, len(name)) + name
+        flag = 0 if p.unit else _NOT_UNIT
+        out += _POINT.pack(uuid.UUID(p.id).bytes, p.lon, p.lat, micros, len(name) | flag) + name
     return bytes(out)
 
 
@@ -88,10 +94,13 @@ def unpack_points(blob: bytes) -> tuple[StoredPoint, ...]:
     while at < len(blob):
         raw_id, lon, lat, micros, size = _POINT.unpack_from(blob, at)
         at += _POINT.size
+        unit = not size & _NOT_UNIT
+        size &= ~_NOT_UNIT
         category = blob[at : at + size].decode()
         at += size
         occurred = _EPOCH + timedelta(microseconds=micros)
-        out.append(StoredPoint(lon, lat, category, occurred, str(uuid.UUID(bytes=raw_id))))
+        rid = str(uuid.UUID(bytes=raw_id))
+        out.append(StoredPoint(lon, lat, category, occurred, rid, unit))
     return tuple(out)
 
 
@@ -156,7 +165,49 @@ class ReportRepository:
     def store(self, report: Report, partition: str) -> bool:
         return self.store_many([(report, partition)])[0]
 
-    def store_many(self, reports: list[tuple[Report, str]]) -> list[bool]:
+    def claim_units(self, reports: list[Report]) -> list[bool]:
+        """Which reports count towards the privacy threshold: the first of each pseudonym.
+
+        One conditional write per report with a pseudonym: ``sub#<pseudonym>`` names the
+        report that claimed it first, so a redelivery of that report claims it again and any
+        other report of the same pseudonym (the same client that day) is not a unit. The
+        claim holds the pseudonym and a report id, never an address. Reports without a
+        pseudonym are units. Within a batch only the first report of a pseudonym claims (the
+        emulator's conditional writes race between threads); the claims run concurrently."""
+        first: dict[str, int] = {}
+        for i, report in enumerate(reports):
+            if report.submitter:
+                first.setdefault(report.submitter, i)
+        claimers = sorted(first.values())
+        if len(claimers) <= 1:
+            won = [self._claim(reports[i]) for i in claimers]
+        else:
+            with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(claimers))) as pool:
+                won = list(pool.map(lambda i: self._claim(reports[i]), claimers))
+        winners = {i for i, ok in zip(claimers, won, strict=True) if ok}
+        return [not r.submitter or i in winners for i, r in enumerate(reports)]
+
+    def _claim(self, report: Report) -> bool:
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"sub#{report.submitter}"},
+                    "sk": {"S": "sub"},
+                    "rid": {"S": report.id},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR rid = :id",
+                ExpressionAttributeValues={":id": {"S": report.id}},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def store_many(
+        self, reports: list[tuple[Report, str]], units: list[bool] | None = None
+    ) -> list[bool]:
         """Write each report once; False where a keyed id was stored before.
 
         Reports go in batch writes (25 items a request) with their ``day#`` entries. An id
@@ -188,17 +239,18 @@ class ReportRepository:
             states[i] = state
         writes: list[dict[str, Any]] = []
         days: set[tuple[str, str]] = set()
-        for (report, partition), state in zip(reports, states, strict=True):
+        unit_of = units if units is not None else [True] * len(reports)
+        for (report, partition), state, unit in zip(reports, states, unit_of, strict=True):
             if state is None:
                 continue  # the same id was stored at another place: the first one wins
             days.add((report.occurred_at.date().isoformat(), partition))
             if state:
-                writes.append(self._item(report, partition))
+                writes.append(self._item(report, partition, unit))
                 continue
             try:
                 self._ddb.put_item(
                     TableName=self._table,
-                    Item=self._item(report, partition),
+                    Item=self._item(report, partition, unit),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
             except ClientError as exc:
@@ -230,7 +282,7 @@ class ReportRepository:
         return old is None
 
     @staticmethod
-    def _item(report: Report, partition: str) -> dict[str, Any]:
+    def _item(report: Report, partition: str, unit: bool = True) -> dict[str, Any]:
         item = {
             "pk": {"S": f"p#{partition}"},
             "sk": {"S": report.id},
@@ -242,8 +294,10 @@ class ReportRepository:
             # What a recompute reads, packed as the marks carry it: one attribute to read a
             # report by instead of five (a partition's Query costs the store and the client per
             # attribute value returned).
-            "pt": {"B": pack_points([StoredPoint.of(report)])},
+            "pt": {"B": pack_points([StoredPoint.of(report, unit)])},
         }
+        if report.submitter:
+            item["sub"] = {"S": report.submitter}
         if report.description:
             item["description"] = {"S": report.description}
         return item

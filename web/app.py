@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import falcon
 
+from shared.pseudonym import Pseudonyms
 from shared.settings import Settings
 from shared.tiles import Pyramid
 from web import errors
@@ -38,9 +40,12 @@ def create_app(
     limiter: SharedBuckets | None = None,
     status: Callable[[], dict[str, Any]] | None = None,
     recent: RecentAnswers | None = None,
+    pseudonyms: Callable[[str], str] | None = None,
 ) -> Replay:
     """``limiter``: the host's shared token buckets for report submissions; None: no limit.
-    ``recent``: the last answers to heatmap reads, kept for ``GRID_CACHE_TTL`` by default."""
+    ``recent``: the last answers to heatmap reads, kept for ``GRID_CACHE_TTL`` by default.
+    ``pseudonyms``: client key -> submitter pseudonym; default keyed by ``CLIENT_HASH_KEY``,
+    else the limiter's host key, else a random key of this process."""
     ids = RequestIds()
     middleware: list[Any] = [
         RequestLog(),
@@ -50,8 +55,13 @@ def create_app(
     ]
     if settings.cors_origins:
         middleware.append(falcon.CORSMiddleware(allow_origins=list(settings.cors_origins)))
+    client = ClientAddress(settings.trusted_proxies)
+    if pseudonyms is None:
+        secret = settings.client_hash_key.encode() or (
+            limiter.secret if limiter is not None else secrets.token_bytes(32)
+        )
+        pseudonyms = Pseudonyms(secret, settings.privacy_pseudonym_rotation_s)
     if limiter is not None:
-        client = ClientAddress(settings.trusted_proxies)
         middleware.append(RateLimit(limiter, client, {("POST", f"{API}/report/add")}))
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
@@ -59,7 +69,15 @@ def create_app(
     errors.install(app, settings.retry_after)
 
     pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
-    app.add_route(f"{API}/report/add", ReportResource(enqueue, clock, settings.max_body_bytes))
+    named = pseudonyms
+
+    def submitter(req: falcon.Request) -> str:
+        return named(client(req))
+
+    app.add_route(
+        f"{API}/report/add",
+        ReportResource(enqueue, clock, settings.max_body_bytes, submitter),
+    )
     app.add_route(f"{API}/categories", CategoriesResource())
     app.add_route(f"{API}/config", ConfigResource(settings))
     # Answers repeat within the grid cache's TTL (many viewers of one city): serve them as is.

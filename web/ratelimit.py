@@ -174,6 +174,13 @@ class SharedBuckets:
         return decision
 
     @property
+    def secret(self) -> bytes:
+        """The hash key, shared by the host's processes: the submitter pseudonyms' secret too
+        (``shared.pseudonym``), so every process of a host gives a client the same one."""
+        with self._locked():
+            return self._key
+
+    @property
     def key_fingerprint(self) -> str:
         """A digest of the hash key (not the key): lets tests check that processes share it."""
         with self._locked():

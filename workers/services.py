@@ -37,7 +37,7 @@ def build_services(settings: Settings) -> Services:
         reports=reports,
         grids=grids,
         pyramid=pyramid,
-        recomputer=Recomputer(reports, grids, pyramid, settings.privacy_min_reports),
+        recomputer=Recomputer(reports, grids, pyramid, settings.privacy_rule),
         freshness=FreshnessLog(ddb, settings.grids_table),
         cache=PointCache(RunLog(ddb, settings.grids_table), settings.point_cache_reports),
     )

@@ -118,7 +118,14 @@ class Runner:
         s = self.services()
         now = datetime.now(UTC)
         try:
-            results = ingest.store_many(reports, s.reports, s.grids, s.pyramid, now)
+            results = ingest.store_many(
+                reports,
+                s.reports,
+                s.grids,
+                s.pyramid,
+                now,
+                self.settings.privacy_distinct_submitters,
+            )
             if reports:
                 ingest.schedule_recompute(
                     s.grids, self.send_recompute, owner=task.request.id or "", ttl_s=60.0

@@ -40,9 +40,7 @@ class World:
         self.reports = ReportRepository(ddb, settings.reports_table)
         self.grids = GridRepository(ddb, settings.grids_table)
         self.pyramid = Pyramid(settings.bandwidth_m, settings.max_zoom)
-        self.recomputer = Recomputer(
-            self.reports, self.grids, self.pyramid, settings.privacy_min_reports
-        )
+        self.recomputer = Recomputer(self.reports, self.grids, self.pyramid, settings.privacy_rule)
         self.reader = GridReader(BlobCache(self.grids, ttl=0.0, size=64), self.pyramid)
 
     def add(
@@ -73,7 +71,9 @@ def make_world(monkeypatch: pytest.MonkeyPatch, **env: str) -> Iterator[World]:
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    yield from make_world(monkeypatch, PRIVACY_MIN_REPORTS="1")
+    # k = 1 over the kernel's whole reach (4 bandwidths): every cell the density reaches shows,
+    # so these tests measure the density itself; the privacy rule has tests of its own.
+    yield from make_world(monkeypatch, PRIVACY_MIN_REPORTS="1", PRIVACY_RADIUS_FACTOR="4")
 
 
 @pytest.fixture
@@ -685,9 +685,11 @@ def test_layers_holding_the_same_reports_in_a_step_are_smoothed_once(
     world.add(51.5002, -0.1, category="theft", occurred_at=NOW - timedelta(days=40))
     calls.clear()
     world.recompute()
-    # The old report marks only the layers it is in: `all` within 365 days and all time (the
-    # same three reports) and theft's (the same one).
-    assert sorted(calls) == [1, 3]
+    # The old report marks the layers it is in: `all` within 365 days and all time (the same
+    # three reports) and theft's (the same one); and, as a category's masks changed, all's
+    # shorter windows are decided again (the same two reports: their smoothing is new, as the
+    # memo lives for one run).
+    assert sorted(calls) == [1, 2, 3]
     assert total(world, zc, 51.5, -0.1, "all|30d") == 2
     assert total(world, zc, 51.5, -0.1, "all|all") == 3
     assert full_run_writes(world) == 0
@@ -718,7 +720,8 @@ def test_a_run_reads_each_tile_once_and_writes_what_chunks_reading_afresh_write(
     # A second world in the same emulator, same settings but its tables, whose chunks read
     # every tile afresh (as before a run kept the tiles it read and wrote).
     names = {"REPORTS_TABLE": "twin-reports", "GRIDS_TABLE": "twin-grids"}
-    env = {f"SAFETYHEATMAP_{k}": v for k, v in ({"PRIVACY_MIN_REPORTS": "1"} | names).items()}
+    same = {"PRIVACY_MIN_REPORTS": "1", "PRIVACY_RADIUS_FACTOR": "4"}  # as `world`
+    env = {f"SAFETYHEATMAP_{k}": v for k, v in (same | names).items()}
     twin = World(Settings.from_env(env))
 
     class Forgetful(StoredTiles):
@@ -812,7 +815,8 @@ def test_a_cell_does_not_depend_on_which_partitions_were_recomputed_with_it(
     divided by the area of a cell at its step's centre, so its value depended on which step
     wrote it last: 12 % at zoom 0 after London was recomputed alone."""
     names = {"REPORTS_TABLE": "twin-reports", "GRIDS_TABLE": "twin-grids"}
-    env = {f"SAFETYHEATMAP_{k}": v for k, v in ({"PRIVACY_MIN_REPORTS": "1"} | names).items()}
+    same = {"PRIVACY_MIN_REPORTS": "1", "PRIVACY_RADIUS_FACTOR": "4"}  # as `world`
+    env = {f"SAFETYHEATMAP_{k}": v for k, v in (same | names).items()}
     twin = World(Settings.from_env(env))
     for w in (world, twin):
         w.add(51.5003, -0.1202)

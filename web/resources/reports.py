@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -18,15 +19,26 @@ class Enqueue(Protocol):
 
 
 class ReportResource:
-    def __init__(self, enqueue: Enqueue, clock: Callable[[], datetime], max_body: int) -> None:
+    def __init__(
+        self,
+        enqueue: Enqueue,
+        clock: Callable[[], datetime],
+        max_body: int,
+        submitter: Callable[[falcon.Request], str] | None = None,
+    ) -> None:
+        """``submitter``: the request's submitter pseudonym (``shared.pseudonym``), stored with
+        the report so that the privacy rule counts each submitter once."""
         self._enqueue = enqueue
         self._clock = clock
         self._max_body = max_body
+        self._submitter = submitter
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = self._read_json(req)
         key = validate_idempotency_key(req.get_header("Idempotency-Key"))
         report = parse_submission(body, now=self._clock(), idempotency_key=key)
+        if self._submitter is not None:
+            report = replace(report, submitter=self._submitter(req))
         self._enqueue(report, req.context.request_id)
         resp.status = falcon.HTTP_202
         resp.content_type = falcon.MEDIA_JSON
