@@ -70,7 +70,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared import ingest
-from shared.pyramid import Recomputer, layers_for
+from shared.pyramid import Recomputer, StoredTiles, layers_for
 from shared.report import Report, report_id
 from shared.settings import Settings
 from shared.storage import (
@@ -118,6 +118,7 @@ FLAG_KIND = {
     ingest.SCHEDULED: "scheduled",
     ingest.LEASE: "lease",
     ingest.BACKGROUND_SCHEDULED: "bg-flag",
+    ingest.WAITING: "scheduled",
 }
 
 
@@ -346,11 +347,14 @@ class MemoryGrids(GridRepository):
         self.meter.read(rru(sum(self.sizes[(pk, sk)] for sk in sks)))
 
     # --- grids ---------------------------------------------------------------------------
-    def get_many(self, keys: Iterable[str]) -> dict[str, tuple[bytes, str]]:
+    def get_many(
+        self, keys: Iterable[str], *, consistent: bool = False
+    ) -> dict[str, tuple[bytes, str]]:
         wanted = list(dict.fromkeys(keys))
         self.meter.target.tiles_read += len(wanted)
+        factor = 2 if consistent else 1  # a strongly consistent read costs whole units
         for key in wanted:
-            self.meter.read(rru(self.sizes.get((key, GRID_SK), 0)))
+            self.meter.read(factor * rru(self.sizes.get((key, GRID_SK), 0)))
         return {k: self.tiles[k] for k in wanted if k in self.tiles}
 
     def put_many(self, blobs: dict[str, bytes], computed_at: str) -> None:
@@ -413,6 +417,15 @@ class MemoryGrids(GridRepository):
             for partition, (layers, keys) in grouped.items()
         ]
 
+    def has_dirty(self) -> bool:
+        self._query("dirty", sorted(self.marks)[:1])  # one key read
+        return bool(self.marks)
+
+    def dirty_keys(self, limit: int) -> list[str]:
+        keys = sorted(self.marks)[:limit]
+        self._query("dirty", keys)
+        return keys
+
     def clear_markers(self, markers: Iterable[Marker]) -> None:
         for marker in markers:
             for sk in marker.keys:
@@ -432,9 +445,9 @@ class MemoryGrids(GridRepository):
             }
             self._put("bg-mark", item)  # BatchWriteItem, like the dirty marks
 
-    def background_markers(self, limit: int = 100) -> list[BackgroundMarker]:
+    def background_markers(self, limit: int = 100, page: int = MARK_PAGE) -> list[BackgroundMarker]:
         grouped: dict[tuple[str, str], list[BackgroundMarker]] = {}
-        for sk in sorted(self.overview):
+        for sk in sorted(self.overview)[:page]:
             marker = self.overview[sk]
             if (marker.kind, marker.layer) not in grouped and len(grouped) == limit:
                 break
@@ -456,10 +469,10 @@ class MemoryGrids(GridRepository):
             self._delete("bg-clear", "background", sk)  # BatchWriteItem, unconditional
 
     # --- coordination --------------------------------------------------------------------
-    def acquire(self, name: str, ttl_s: float, owner: str) -> bool:
+    def acquire(self, name: str, ttl_s: float, owner: str, renew: bool = False) -> bool:
         now = self.clock()
         held = self.flags.get(name)
-        if held is not None and held[1] >= now:
+        if held is not None and held[1] >= now and not (renew and held[0] == owner):
             self.meter.failed(FLAG_KIND[name])
             return False
         self.flags[name] = (owner, now + ttl_s)
@@ -506,10 +519,11 @@ class MeteredRecomputer(Recomputer):
         computed_at: str,
         zooms: range | None = None,
         seen: dict[str, list[StoredPoint]] | None = None,
+        stored: StoredTiles | None = None,
     ) -> int:
         self._fine = True
         try:
-            return super().run(markers, now, computed_at, zooms, seen)
+            return super().run(markers, now, computed_at, zooms, seen, stored)
         finally:
             self._fine = False
 
@@ -520,10 +534,11 @@ class MeteredRecomputer(Recomputer):
         computed_at: str,
         zooms: range | None = None,
         points_cache: dict[str, list[StoredPoint]] | None = None,
+        stored: StoredTiles | None = None,
     ) -> int:
         if not self._fine:
             self._meter.overview_begins()
-        return super().run_layers(by_layer, now, computed_at, zooms, points_cache)
+        return super().run_layers(by_layer, now, computed_at, zooms, points_cache, stored)
 
 
 # --- the worker ----------------------------------------------------------------------------------

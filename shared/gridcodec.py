@@ -100,7 +100,10 @@ def decode_counts(blob: bytes) -> np.ndarray:
         return grid
     if grid.dtype != np.int64:
         raise CodecError("not a count grid")
-    return np.stack([grid, grid])
+    out = np.empty((2, *grid.shape), dtype=np.int64)
+    out[0] = grid
+    out[1] = grid
+    return out
 
 
 def decode(blob: bytes) -> np.ndarray:

@@ -374,21 +374,32 @@ class _BackgroundPass:
         if waiting and not self._due():
             self._result.background_in = self._every_s - self._elapsed()
 
-    def _piece(self, marker: BackgroundMarker, seen: dict[str, list[StoredPoint]]) -> None:
-        """Up to BACKGROUND_PIECE partitions of one layer; the rest re-marked for a later piece."""
+    def _piece(self, markers: list[BackgroundMarker], seen: dict[str, list[StoredPoint]]) -> None:
+        """Up to BACKGROUND_PIECE partitions of each layer of one kind, in one recompute (a
+        category's windows and all's are decided together: ``pyramid.expand_layers``, so a
+        layer at a time would decide them again for every layer); the rest re-marked for a
+        later piece."""
         grids = self._grids
-        partitions = sorted(marker.partitions)
-        piece, rest = set(partitions[:BACKGROUND_PIECE]), set(partitions[BACKGROUND_PIECE:])
-        zooms = self._overview if marker.kind == OVERVIEW else self._fine
+        kind = markers[0].kind
+        by_layer: dict[str, set[str]] = {}
+        rests: dict[str, set[str]] = {}
+        for marker in markers:
+            partitions = sorted(marker.partitions)
+            by_layer.setdefault(marker.layer, set()).update(partitions[:BACKGROUND_PIECE])
+            if partitions[BACKGROUND_PIECE:]:
+                rests.setdefault(marker.layer, set()).update(partitions[BACKGROUND_PIECE:])
+        zooms = self._overview if kind == OVERVIEW else self._fine
         self._result.tiles += self._recomputer.run_layers(
-            {marker.layer: piece}, self._now, self._computed_at, zooms, seen, self._stored
+            by_layer, self._now, self._computed_at, zooms, seen, self._stored
         )
-        if rest:
-            grids.mark_background({marker.layer: rest}, marker.kind)  # before the old items go
-        grids.clear_background(marker)
-        # Cleared: a later chunk of this run marks these partitions again.
-        self._marked[marker.kind].get(marker.layer, set()).difference_update(piece)
-        self._result.background_layers += 1
+        if rests:
+            grids.mark_background(rests, kind)  # before the old items go
+        for marker in markers:
+            grids.clear_background(marker)
+            # Cleared: a later chunk of this run marks these partitions again.
+            done = by_layer[marker.layer]
+            self._marked[kind].get(marker.layer, set()).difference_update(done)
+        self._result.background_layers += len(markers)
 
     def _elapsed(self) -> float:
         if self._since is None:
@@ -412,11 +423,14 @@ class _BackgroundPass:
             while markers:
                 todo = [m for m in markers if due or (quiet and m.kind == FINE)]
                 waiting = waiting or len(todo) < len(markers)
-                for marker in todo:
+                for kind in (FINE, OVERVIEW):  # finer zooms first: coarser ones sum them
+                    group = [m for m in todo if m.kind == kind]
+                    if not group:
+                        continue
                     if result.background_layers and time.monotonic() >= slice_end:
                         result.background_more = True  # the next run goes on from here
                         return waiting
-                    self._piece(marker, seen)
+                    self._piece(group, seen)
                 if not todo:
                     break
                 markers = grids.background_markers(MARKERS_PER_CHUNK, BACKGROUND_PAGE)

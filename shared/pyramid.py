@@ -140,11 +140,14 @@ class TileCache:
         self._tiles: dict[str, np.ndarray | None] = {}
         self._original: dict[str, bytes] = {}
         self._dirty: set[str] = set()
+        # Fetched, not decoded yet: a step reads every category's count tiles to decide its
+        # masks, and most of those it never opens (the category is absent from the step).
+        self._undecoded: dict[str, bytes] = {}
 
     def prefetch(self, keys: Iterable[str]) -> None:
         missing = []
         for key in dict.fromkeys(keys):
-            if key in self._tiles:
+            if key in self._tiles or key in self._undecoded:
                 continue
             known, blob = self._stored.get(key) if self._stored is not None else (False, None)
             if known:
@@ -167,13 +170,26 @@ class TileCache:
             self._tiles[key] = None
         else:
             self._original[key] = blob
-            self._tiles[key] = (
-                gridcodec.decode_counts(blob) if key.startswith("c#") else gridcodec.decode(blob)
-            )
+            self._undecoded[key] = blob
+
+    def exists(self, key: str) -> bool:
+        """Whether the tile exists in this run (nothing is decoded)."""
+        self.prefetch([key])
+        return key in self._undecoded or self._tiles[key] is not None
+
+    def peek(self, key: str) -> np.ndarray | None:
+        """The tile as it stands in this run, or None where none exists (nothing is made)."""
+        self.prefetch([key])
+        blob = self._undecoded.pop(key, None)
+        if blob is not None:
+            self._tiles[key] = gridcodec.decode(blob)
+        return self._tiles[key]
+
+    def replace(self, key: str, tile: np.ndarray) -> None:
+        self._tiles[key] = tile
 
     def get(self, key: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        self.prefetch([key])
-        tile = self._tiles[key]
+        tile = self.peek(key)
         if tile is None:
             tile = np.zeros(shape, dtype=dtype)
             self._tiles[key] = tile
@@ -471,47 +487,60 @@ class Recomputer:
     ) -> dict[str, np.ndarray]:
         """Which cells of the step's valid region each layer may show (``shared.privacy``),
         from every category's and window's counts around it: the reports themselves at the
-        compute zoom, the stored counts at coarser ones."""
+        compute zoom, the stored counts at coarser ones. Categories with no report in the
+        step's source show nothing and are left out of the decision (most steps hold few)."""
         zc = self._pyramid.compute_zoom
-        cats = sorted(CATEGORY_IDS)
         wins = list(WINDOWS)
-        shape = step.source.shape
-        raw = np.zeros((len(cats), len(wins), *shape), dtype=np.int64)
-        units = np.zeros_like(raw)
         r = step.reach
         crop = (r, r + step.valid.shape[0], r, r + step.valid.shape[1])
         interpolated = step.block.z == zc and zc < self._pyramid.max_zoom
         inner, outer = self._rule.radii(step.sigma, privacy.slack(interpolated))
         pending = 0
         if step.block.z == zc:
-            self._bin_all(points, step, now, cats, raw, units)
+            cats, raw, units = self._bin_all(points, step, now)
         else:
             totals = [layer_key(ALL, w) for w in wins]
-            total = self._read(cache, "c", totals[-1], step.source)[1]
-            if not (privacy.disc_sum(total, inner, crop) >= self._rule.min_reports).any():
+            total = self._read(cache, "c", totals[-1], step.source)
+            if not (privacy.disc_sum(total[1], inner, crop) >= self._rule.min_reports).any():
                 return _hidden(step)
-            layers = [layer_key(c, w) for c in cats for w in wins] + totals
+            tiles = step.source.tiles()
+            z = step.block.z
+            every = sorted(CATEGORY_IDS)
             cache.prefetch(
-                grid_key("c", layer, step.block.z, x, y)
-                for layer in layers
-                for x, y in step.source.tiles()
+                grid_key("c", layer, z, x, y)
+                for layer in [layer_key(c, ALL) for c in every] + totals
+                for x, y in tiles
             )
+            cats = [
+                c for c in every if self._read(cache, "c", layer_key(c, ALL), step.source).any()
+            ]
+            cache.prefetch(
+                grid_key("c", layer_key(c, w), z, x, y)
+                for c in cats
+                for w in wins
+                for x, y in tiles
+            )
+            shape = (len(cats), len(wins), *step.source.shape)
+            raw = np.zeros(shape, dtype=np.int64)
+            units = np.zeros(shape, dtype=np.int64)
             for i, c in enumerate(cats):
                 for j, w in enumerate(wins):
                     raw[i, j], units[i, j] = self._read(cache, "c", layer_key(c, w), step.source)
             # A category's counts here lag all's while its layers wait for the background pass:
             # the reports all has and the categories do not yet show sit in all's pool.
-            stacks = [self._read(cache, "c", layer, step.source) for layer in totals]
-            extra = np.stack(stacks, axis=1) - np.stack([raw.sum(axis=0), units.sum(axis=0)])
-            np.maximum(extra, 0, out=extra)
+            stacks = np.stack([self._read(cache, "c", layer, step.source) for layer in totals], 1)
+            extra = np.maximum(stacks - np.stack([raw.sum(axis=0), units.sum(axis=0)]), 0)
             if extra.any():
                 raw = np.concatenate([raw, extra[0][None]])
                 units = np.concatenate([units, extra[1][None]])
                 pending = 1
+        if not cats and not pending:
+            return _hidden(step)
         per_cat, per_all = privacy.slice_masks(
             raw, units, self._rule, inner, outer, crop, unpublished=pending
         )
-        out = {layer_key(ALL, w): per_all[j] for j, w in enumerate(wins)}
+        out = _hidden(step)
+        out.update({layer_key(ALL, w): per_all[j] for j, w in enumerate(wins)})
         for i, c in enumerate(cats):
             for j, w in enumerate(wins):
                 out[layer_key(c, w)] = per_cat[i, j]
@@ -522,40 +551,44 @@ class Recomputer:
         points: dict[str, list[StoredPoint]],
         step: Step,
         now: datetime,
-        cats: list[str],
-        raw: np.ndarray,
-        units: np.ndarray,
-    ) -> None:
-        """Per-cell counts of every category and window over the step's source."""
-        index = {c: i for i, c in enumerate(cats)}
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The categories with reports in the step's source, and their per-cell counts and
+        unit counts by window: (C, W, rows, cols)."""
         spans = list(WINDOWS.values())
         lon: list[float] = []
         lat: list[float] = []
-        cat: list[int] = []
+        names: list[str] = []
         ring: list[int] = []
         unit: list[int] = []
         for key in self._partitions([step]):
             for p in points.get(key, ()):
                 lon.append(p.lon)
                 lat.append(p.lat)
-                cat.append(index[p.category])
+                names.append(p.category)
                 ring.append(_ring(p.occurred_at, now, spans))
                 unit.append(1 if p.unit else 0)
-        if not lon:
-            return
-        u, v = self._cells(step, np.asarray(lon), np.asarray(lat))
         rows, cols = step.source.shape
+        u, v = self._cells(step, np.asarray(lon), np.asarray(lat))
         with np.errstate(invalid="ignore"):
             inside = (u >= 0) & (u < cols) & (v >= 0) & (v < rows)
-        ci = np.asarray(cat)[inside]
-        ri = np.asarray(ring)[inside]
-        ui = np.asarray(unit, dtype=np.int64)[inside]
-        rr = v[inside].astype(np.intp)
-        cc = u[inside].astype(np.intp)
-        np.add.at(raw, (ci, ri, rr, cc), 1)
-        np.add.at(units, (ci, ri, rr, cc), ui)
-        np.cumsum(raw, axis=1, out=raw)  # windows are nested: a ring's reports are in the next
-        np.cumsum(units, axis=1, out=units)
+        cats = sorted({n for n, keep in zip(names, inside, strict=True) if keep})
+        index = {c: i for i, c in enumerate(cats)}
+        shape = (len(cats), len(spans), rows, cols)
+        raw = np.zeros(shape, dtype=np.int64)
+        units = np.zeros(shape, dtype=np.int64)
+        if cats:
+            ci = np.asarray([index.get(n, 0) for n in names], dtype=np.intp)[inside]
+            ri = np.asarray(ring, dtype=np.intp)[inside]
+            ui = np.asarray(unit, dtype=np.int64)[inside]
+            rr, cc = v[inside].astype(np.intp), u[inside].astype(np.intp)
+            # Windows are nested: a report counts in its own window and every longer one (added
+            # once per window it is in, cheaper than a running sum over mostly empty grids).
+            for w in range(len(spans)):
+                held = ri <= w
+                at = (ci[held], np.full(int(held.sum()), w), rr[held], cc[held])
+                np.add.at(raw, at, 1)
+                np.add.at(units, at, ui[held])
+        return cats, raw, units
 
     def _cells(self, step: Step, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Positions in cell units of the step's source."""
@@ -594,23 +627,42 @@ class Recomputer:
     # --- tile access -------------------------------------------------------------------------
     def _read(self, cache: TileCache, kind: str, layer: str, region: Region) -> np.ndarray:
         """Counts and unit counts over a region, (2, rows, cols) (zero outside the world and
-        where no tile exists)."""
+        where no tile exists). A count tile is 2-D where every report is a unit (the usual
+        case: half the memory to decode and copy) and (2, 256, 256) otherwise."""
         out = np.zeros((2, *region.shape), dtype=np.int64)
         for x, y in region.tiles():
-            tile = cache.get(grid_key(kind, layer, region.z, x, y), (2, TILE, TILE), np.int64)
-            self._copy(tile, x * TILE, y * TILE, out, region, into_tile=False)
+            tile = cache.peek(grid_key(kind, layer, region.z, x, y))
+            if tile is None:
+                continue
+            if tile.ndim == 2:
+                self._copy(tile, x * TILE, y * TILE, out[0], region, into_tile=False)
+                self._copy(tile, x * TILE, y * TILE, out[1], region, into_tile=False)
+            else:
+                self._copy(tile, x * TILE, y * TILE, out, region, into_tile=False)
         return out
 
     def _write(
         self, cache: TileCache, kind: str, layer: str, region: Region, values: np.ndarray
     ) -> None:
         apron = APRON if kind == "d" else 0
-        shape = (STORED, STORED) if kind == "d" else (2, TILE, TILE)
-        dtype = np.float64 if kind == "d" else np.int64
+        # Zeros into a tile that does not exist leave it not existing: nothing to make (most
+        # layers of a step show nothing somewhere, and a zero tile is 0.5 MB to fill).
+        empty = not values.any()
+        units_differ = kind == "c" and not np.array_equal(values[0], values[1])
         for x, y in region.tiles(apron):
             key = grid_key(kind, layer, region.z, x, y)
-            tile = cache.get(key, shape, dtype)
-            self._copy(tile, x * TILE - apron, y * TILE - apron, values, region, into_tile=True)
+            if empty and cache.peek(key) is None:
+                continue
+            if kind == "d":
+                tile = cache.get(key, (STORED, STORED), np.float64)
+                data = values
+            else:
+                tile = cache.get(key, (2, TILE, TILE) if units_differ else (TILE, TILE), np.int64)
+                if tile.ndim == 2 and units_differ:
+                    tile = np.stack([tile, tile])
+                    cache.replace(key, tile)
+                data = values if tile.ndim == 3 else values[0]
+            self._copy(tile, x * TILE - apron, y * TILE - apron, data, region, into_tile=True)
             cache.mark(key)
 
     @staticmethod
@@ -693,6 +745,6 @@ def _ring(occurred_at: datetime, now: datetime, spans: list[timedelta | None]) -
 
 
 def _hidden(step: Step) -> dict[str, np.ndarray]:
-    shape = step.valid.shape
-    hidden = np.zeros(shape, dtype=bool)
-    return {layer: hidden for layer in all_layers()}
+    """Every layer hidden over the step's valid region (one shared array, never written)."""
+    hidden = np.zeros(step.valid.shape, dtype=bool)
+    return dict.fromkeys(all_layers(), hidden)

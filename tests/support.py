@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import uuid
@@ -9,7 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import numpy as np
+import png
 import requests
 
 from shared import aws
@@ -62,6 +66,33 @@ def poll(check: Callable[[], Any], timeout: float, what: str, interval: float = 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last={last!r}")
+
+
+def post_from(url: str, body: dict[str, Any], client: str) -> int:
+    """POST a report from a loopback address of its own (Linux routes all of 127/8 to lo), so
+    the web sees another client: another rate-limit bucket, another pseudonym."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(
+        parts.hostname or "127.0.0.1", parts.port, timeout=10, source_address=(client, 0)
+    )
+    try:
+        conn.request(
+            "POST",
+            "/api/safetyheatmap/report/add",
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json"},
+        )
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def png_alpha(data: bytes) -> Any:
+    """The alpha channel of a served PNG tile, as a (rows, cols) array."""
+    width, height, rows, _ = png.Reader(bytes=data).asRGBA8()
+    return np.vstack([np.frombuffer(bytes(row), dtype=np.uint8) for row in rows]).reshape(
+        height, width, 4
+    )[:, :, 3]
 
 
 def new_key() -> str:

@@ -323,7 +323,7 @@ def test_background_work_follows_its_cadence_and_category_layers_catch_up_when_q
     assert full_run_writes(world) == 0  # the same tiles as recomputing everything at once
 
 
-def test_background_pass_is_sliced_by_layer_and_resumes(
+def test_background_pass_is_sliced_by_piece_and_resumes(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ingest, "BACKGROUND_SHARE", 0.0)
@@ -332,9 +332,10 @@ def test_background_pass_is_sliced_by_layer_and_resumes(
     runs = [deferred(world, clock)]
     while runs[-1].background_more:
         runs.append(deferred(world, clock))
-    # Overview zooms of 2 categories (all, theft) x 4 windows, and at the fine zooms theft's
-    # 4 layers and all's 7- and 365-day windows: one per run.
-    assert [r.background_layers for r in runs] == [1] * 14
+    # At the fine zooms theft's 4 layers and all's 7- and 365-day windows, then the overview
+    # zooms of 2 categories (all, theft) x 4 windows: a piece a run, each piece every layer of
+    # its kind together (their privacy masks are decided together).
+    assert [r.background_layers for r in runs] == [6, 8]
     assert world.grids.background_markers() == []
     assert full_run_writes(world) == 0
 
@@ -350,7 +351,8 @@ def test_a_layer_of_many_partitions_goes_in_pieces_the_rest_marked_again(
     while runs[-1].background_more:
         assert {len(m.partitions) for m in world.grids.background_markers(100)} <= {1, 2}
         runs.append(deferred(world, Clock()))
-    assert [r.background_layers for r in runs] == [1] * 28  # the 14 layers of above, twice
+    # The two pieces of above, each twice: one partition at a time.
+    assert [r.background_layers for r in runs] == [6, 6, 8, 8]
     assert world.grids.background_markers() == []
     assert full_run_writes(world) == 0
 
