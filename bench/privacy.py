@@ -18,8 +18,10 @@ The attacker's estimate of the victim's position is the peak of what it sees (a 
 difference of two grids), refined by the weighted centroid of the cells within one bandwidth
 of it; with nothing shown there is no estimate. Printed per attack and stack: trials, how many
 gave an estimate, the best (smallest) localisation error in metres over all trials and zooms,
-the median best error per trial, and the success rate: trials located within half a bandwidth
-(100 m). ``ratio`` is protected / baseline success.
+the median best error per trial, the share of trials located within half a bandwidth (100 m),
+and the share *singled out*: located within 100 m and nearer the victim than any other report
+of the trial (a victim shown as one of k reports close together is located, by design, but not
+told apart). ``ratio`` is protected / baseline singled out.
 
 Attacks:
 
@@ -189,14 +191,22 @@ class Trial:
 
     victim: tuple[float, float]
     view: Callable[[Client, int], tuple[np.ndarray, Any]]
+    others: list[tuple[float, float]] = field(default_factory=list)
+    """The trial's other reports (the harness knows them, the attacker does not)."""
     errors: list[float] = field(default_factory=list)
+    singled: bool = False
+    """Some estimate lay within HIT_M of the victim and nearer to it than to any other report:
+    the victim told apart, not merely one of a group that the rule lets show."""
 
     def attack(self, client: Client) -> None:
         for z in ZOOMS:
             values, (glat, glon) = self.view(client, z)
             guess = estimate(values, glat, glon)
             if guess is not None:
-                self.errors.append(distance_m(guess, self.victim))
+                error = distance_m(guess, self.victim)
+                self.errors.append(error)
+                nearest_other = min((distance_m(guess, o) for o in self.others), default=math.inf)
+                self.singled |= error <= HIT_M and error < nearest_other
 
 
 @dataclass
@@ -255,10 +265,12 @@ def build(client: Client, trials: int, seed: int) -> tuple[list[Attack], list[Ca
             for _ in range(trials):
                 victim = place()
                 client.post(*victim, "harassment", None, client.address())
+                others = []
                 for _ in range(m):
                     other = offset(*victim, d * BANDWIDTH_M, rng.uniform(0, 2 * math.pi))
                     client.post(*other, "harassment", None, client.address())
-                attack.trials.append(Trial(victim, plain_view(victim)))
+                    others.append(other)
+                attack.trials.append(Trial(victim, plain_view(victim), others))
             attacks.append(attack)
     window, category = Attack("window-diff"), Attack("category-diff")
     plant_one, plant_many = Attack("plant-1-client"), Attack("plant-k-clients")
@@ -267,17 +279,19 @@ def build(client: Client, trials: int, seed: int) -> tuple[list[Attack], list[Ca
     for _ in range(trials):
         victim = place()
         client.post(*victim, "harassment", iso(20), client.address())
-        for _i in range(K):
-            near = offset(*victim, 60.0, rng.uniform(0, 2 * math.pi))
+        others = [offset(*victim, 60.0, rng.uniform(0, 2 * math.pi)) for _ in range(K)]
+        for near in others:
             client.post(*near, "harassment", None, client.address())
-        window.trials.append(Trial(victim, diff_view(victim, {"window": "30d"}, {"window": "7d"})))
+        view = diff_view(victim, {"window": "30d"}, {"window": "7d"})
+        window.trials.append(Trial(victim, view, others))
 
         victim = place()
         client.post(*victim, "theft", None, client.address())
-        for _i in range(K):
-            near = offset(*victim, 60.0, rng.uniform(0, 2 * math.pi))
+        others = [offset(*victim, 60.0, rng.uniform(0, 2 * math.pi)) for _ in range(K)]
+        for near in others:
             client.post(*near, "harassment", None, client.address())
-        category.trials.append(Trial(victim, diff_view(victim, {}, {"category": "harassment"})))
+        view = diff_view(victim, {}, {"category": "harassment"})
+        category.trials.append(Trial(victim, view, others))
 
         for attack, sybil in ((plant_one, False), (plant_many, True)):
             victim = place()
@@ -288,13 +302,13 @@ def build(client: Client, trials: int, seed: int) -> tuple[list[Attack], list[Ca
                 p = offset(*victim, 80.0, rng.uniform(0, 2 * math.pi))
                 client.post(*p, "harassment", None, client.address() if sybil else attacker)
                 planted.append(p)
-            attack.trials.append(Trial(victim, planted_view(victim, planted)))
+            attack.trials.append(Trial(victim, planted_view(victim, planted), planted))
 
         victim = place()
-        for _i in range(K):
-            near = offset(*victim, 60.0, rng.uniform(0, 2 * math.pi))
+        others = [offset(*victim, 60.0, rng.uniform(0, 2 * math.pi)) for _ in range(K)]
+        for near in others:
             client.post(*near, "harassment", None, client.address())
-        before_after.trials.append(Trial(victim, plain_view(victim)))  # replaced below
+        before_after.trials.append(Trial(victim, plain_view(victim), others))  # view: below
         second.append(partial(client.post, *victim, "harassment", None, client.address()))
     attacks += [window, category, plant_one, plant_many, before_after]
     return attacks, second
@@ -336,13 +350,14 @@ def run(stack_env: dict[str, str], trials: int, seed: int) -> dict[str, Attack]:
         stack.stop()
 
 
-def summary(attack: Attack) -> tuple[int, int, float, float, float]:
+def summary(attack: Attack) -> tuple[int, int, float, float, float, float]:
     n = len(attack.trials)
     bests = [min(t.errors) for t in attack.trials if t.errors]
     best = min(bests, default=math.inf)
     median = statistics.median(bests) if bests else math.inf
     hits = sum(1 for b in bests if b <= HIT_M)
-    return n, len(bests), best, median, hits / n if n else 0.0
+    singled = sum(1 for t in attack.trials if t.singled)
+    return n, len(bests), best, median, hits / n if n else 0.0, singled / n if n else 0.0
 
 
 def fmt(x: float) -> str:
@@ -359,18 +374,22 @@ def main() -> int:
     baseline = run({"SAFETYHEATMAP_PRIVACY_MIN_REPORTS": "1"}, args.trials, args.seed)
     print(
         f"{'attack':<18} {'stack':<9} {'trials':>6} {'located':>7} {'best m':>7} "
-        f"{'median m':>8} {'success':>7} {'ratio':>6}"
+        f"{'median m':>8} {'<=100m':>7} {'singled':>7} {'ratio':>6}"
     )
     for name, attack in protected.items():
         base = summary(baseline[name])
         for label, row in (("protected", summary(attack)), ("baseline", base)):
-            n, located, best, median, rate = row
-            ratio = f"{row[4] / base[4]:.2f}" if label == "protected" and base[4] else ""
+            n, located, best, median, rate, singled = row
+            ratio = f"{singled / base[5]:.2f}" if label == "protected" and base[5] else ""
             print(
                 f"{name:<18} {label:<9} {n:>6} {located:>7} {fmt(best):>7} {fmt(median):>8} "
-                f"{rate:>7.0%} {ratio:>6}"
+                f"{rate:>7.0%} {singled:>7.0%} {ratio:>6}"
             )
-    print(f"(success: located within {HIT_M:.0f} m; {time.monotonic() - started:.0f} s)")
+    print(
+        f"(<=100m: some estimate within {HIT_M:.0f} m of the victim; singled: that, and nearer "
+        f"the victim than any other report; ratio: singled, protected / baseline; "
+        f"{time.monotonic() - started:.0f} s)"
+    )
     return 0
 
 

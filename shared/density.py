@@ -17,7 +17,7 @@ O(N x cells) of an exact sum; against the exact sum (``exact_density``) the erro
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -205,50 +205,6 @@ def _fft_convolve_same(data: FloatArray, kernel: FloatArray, axis: int) -> Float
     keep = [slice(None), slice(None)]
     keep[axis] = slice(start, start + n)
     return out[tuple(keep)]
-
-
-def _window_sum(a: npt.NDArray[Any], radius: int, axis: int) -> npt.NDArray[Any]:
-    """Sum over ``[i - radius, i + radius]`` along ``axis`` (zero outside) from one cumsum."""
-    n = a.shape[axis]
-    csum = np.cumsum(a, axis=axis)
-    zero = np.zeros_like(np.take(csum, [0], axis=axis))
-    csum = np.concatenate([zero, csum], axis=axis)  # csum[i] = sum of a[:i]
-    idx = np.arange(n)
-    hi = np.minimum(idx + radius + 1, n)
-    lo = np.maximum(idx - radius, 0)
-    out: npt.NDArray[Any] = np.take(csum, hi, axis=axis) - np.take(csum, lo, axis=axis)
-    return out
-
-
-def reach_counts(counts: ArrayLike, radius_cells: int) -> IntArray | FloatArray:
-    """Sum of ``counts`` in the square window of half-width ``radius_cells`` around each cell
-    (zero outside), in O(cells) via two separable prefix sums.
-
-    Integer counts stay integer (int64), so the privacy comparison is exact; float counts give
-    float64 sums.
-    """
-    if radius_cells < 0:
-        raise ValueError(f"radius_cells must be >= 0, got {radius_cells!r}")
-    a = np.asarray(counts)
-    if a.ndim != 2:
-        raise ValueError(f"counts must be 2-D, got shape {a.shape}")
-    a = a.astype(np.int64) if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64)
-    return _window_sum(_window_sum(a, int(radius_cells), 0), int(radius_cells), 1)
-
-
-def privacy_mask(counts: ArrayLike, sigma_cells: float, min_reports: int) -> npt.NDArray[np.bool_]:
-    """True where a cell may be shown: at least ``min_reports`` reports lie within the kernel's
-    reach, the square of half-width ``ceil(4 sigma)`` cells around it.
-
-    Pass SIMPLE per-cell counts (``simple_bin``), not ``linear_bin`` output: a report must count
-    once, whole, so that "k distinct reports" means exactly that. Bin them on the same padded
-    grid as the density, so reports in the margin count for the cells near the crop's edge.
-    The window is the kernel's whole (square, 4-sigma) support: a cell is shown only if at
-    least ``min_reports`` distinct reports can colour it, so a lone report never shows.
-    """
-    reach = reach_counts(counts, math.ceil(TRUNCATE * sigma_cells))
-    mask: npt.NDArray[np.bool_] = np.asarray(reach >= min_reports - 1e-9)
-    return mask
 
 
 def density(

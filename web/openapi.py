@@ -119,6 +119,7 @@ def schemas(settings: Settings) -> dict[str, Any]:
                 "max_zoom",
                 "bandwidth_m",
                 "privacy_min_reports",
+                "privacy_radius_m",
                 "windows",
                 "description_max",
             ],
@@ -128,6 +129,11 @@ def schemas(settings: Settings) -> dict[str, Any]:
                 "max_zoom": {"type": "integer", "minimum": 0, "maximum": 22},
                 "bandwidth_m": {"type": "number", "exclusiveMinimum": 0},
                 "privacy_min_reports": {"type": "integer", "minimum": 1},
+                "privacy_radius_m": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": "The privacy rule's circle at the finest zooms, in metres.",
+                },
                 "windows": {"type": "array", "items": window},
                 "description_max": {"const": DESCRIPTION_MAX},
             },
@@ -137,8 +143,10 @@ def schemas(settings: Settings) -> dict[str, Any]:
             "additionalProperties": False,
             "description": (
                 "Kernel density on the Web Mercator cell grid of `zoom`, north row first. "
-                "Cells backed by fewer than privacy_min_reports reports are 0; individual "
-                "reports are never returned."
+                "A cell is 0 unless at least privacy_min_reports distinct submitters reported "
+                "within privacy_radius_m (PRIVACY_RADIUS_FACTOR effective bandwidths) of it, and "
+                "no difference of nested slices could isolate fewer; individual reports are "
+                "never returned."
             ),
             "required": [
                 "bbox",

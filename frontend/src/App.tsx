@@ -215,6 +215,7 @@ export function App() {
               loaded={summary !== null}
               bandwidthM={cfg.bandwidth_m}
               minReports={cfg.privacy_min_reports}
+              radiusM={cfg.privacy_radius_m}
             />
             <Freshness computedAt={summary?.computed_at ?? null} error={summaryError} />
             {!heatTilesOk && <p className="field-error">Some heatmap tiles could not be loaded.</p>}
@@ -231,7 +232,11 @@ export function App() {
             />
           </section>
           <div className="card">
-            <PrivacyNote bandwidthM={cfg.bandwidth_m} minReports={cfg.privacy_min_reports} />
+            <PrivacyNote
+              bandwidthM={cfg.bandwidth_m}
+              minReports={cfg.privacy_min_reports}
+              radiusM={cfg.privacy_radius_m}
+            />
           </div>
         </div>
       </main>

@@ -14,6 +14,8 @@ export interface Config {
   max_zoom: number;
   bandwidth_m: number;
   privacy_min_reports: number;
+  /** The privacy rule's circle, in metres: a cell shows only where that many people reported within it. */
+  privacy_radius_m: number;
   windows: string[];
   description_max: number;
   /** Optional: where the map opens when the URL names no view. */
@@ -27,6 +29,7 @@ export const DEFAULT_CONFIG: Config = {
   max_zoom: 16,
   bandwidth_m: 200,
   privacy_min_reports: 3,
+  privacy_radius_m: 400,
   windows: ["7d", "30d", "365d", "all"],
   description_max: 500,
   default_center: [51.505, -0.09],
@@ -133,6 +136,7 @@ export function normaliseConfig(raw: unknown): Config {
     max_zoom: Math.min(22, Math.max(1, Math.round(num(c.max_zoom, d.max_zoom)))),
     bandwidth_m: num(c.bandwidth_m, d.bandwidth_m),
     privacy_min_reports: num(c.privacy_min_reports, d.privacy_min_reports),
+    privacy_radius_m: num(c.privacy_radius_m, 2 * num(c.bandwidth_m, d.bandwidth_m)),
     windows,
     description_max: Math.max(1, Math.round(num(c.description_max, d.description_max))),
     default_center: centre,

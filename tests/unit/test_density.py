@@ -14,8 +14,6 @@ from shared.density import (
     exact_density,
     gaussian_kernel_1d,
     linear_bin,
-    privacy_mask,
-    reach_counts,
     simple_bin,
     smooth,
 )
@@ -287,39 +285,3 @@ def test_exact_density_matches_naive_sum_and_integrates_to_one() -> None:
     gx, gy = np.meshgrid(g, g)
     one = exact_density(np.array([0.0]), np.array([0.0]), gx.ravel(), gy.ravel(), 1.0)
     assert one.sum() * step * step == pytest.approx(1.0, rel=1e-6)
-
-
-# --- reach_counts / privacy_mask --------------------------------------------------------------
-
-
-@pytest.mark.parametrize("radius", [0, 1, 2, 5])
-def test_reach_counts_matches_brute_force(radius: int) -> None:
-    rng = np.random.default_rng(radius)
-    counts = rng.integers(0, 4, (7, 9))
-    want = np.zeros_like(counts)
-    for r in range(7):
-        for c in range(9):
-            want[r, c] = counts[
-                max(r - radius, 0) : r + radius + 1, max(c - radius, 0) : c + radius + 1
-            ].sum()
-    got = reach_counts(counts, radius)
-    np.testing.assert_array_equal(got, want)
-    assert got.dtype == np.int64
-    np.testing.assert_allclose(reach_counts(counts * 0.5, radius), want * 0.5)
-
-
-def test_privacy_mask_hides_a_lone_report() -> None:
-    counts = simple_bin(np.array([10.3]), np.array([12.8]), (30, 30))
-    assert not privacy_mask(counts, 2.5, 3).any()
-    assert privacy_mask(counts, 2.5, 1).any()
-
-
-def test_privacy_mask_shows_cells_near_three_close_reports() -> None:
-    counts = simple_bin(np.array([10.3, 11.1, 12.6]), np.array([12.8, 12.2, 13.9]), (40, 40))
-    mask = privacy_mask(counts, 2.5, 3)
-    # Reports sit in cells (12, 10), (12, 11) and (13, 12); the reach is ceil(4 * 2.5) = 10
-    # cells, so exactly the cells within 10 rows/columns of all three are shown.
-    want = np.zeros((40, 40), dtype=bool)
-    want[13 - 10 : 12 + 10 + 1, 12 - 10 : 10 + 10 + 1] = True
-    np.testing.assert_array_equal(mask, want)
-    assert mask.dtype == np.bool_

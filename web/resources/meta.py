@@ -24,6 +24,7 @@ class ConfigResource:
             "max_zoom": settings.max_zoom,
             "bandwidth_m": settings.bandwidth_m,
             "privacy_min_reports": settings.privacy_min_reports,
+            "privacy_radius_m": settings.privacy_radius_factor * settings.bandwidth_m,
             "windows": list(WINDOWS),
             "description_max": DESCRIPTION_MAX,
         }

@@ -11,9 +11,10 @@ export interface LegendProps {
   loaded: boolean;
   bandwidthM: number;
   minReports: number;
+  radiusM: number;
 }
 
-export function Legend({ scale, maxValue, loaded, bandwidthM, minReports }: LegendProps) {
+export function Legend({ scale, maxValue, loaded, bandwidthM, minReports, radiusM }: LegendProps) {
   const hasData = maxValue !== null && maxValue > 0;
   const low = scale ? formatDensity(scale.min) : null;
   const mid = scale ? formatDensity(Math.sqrt(scale.min * scale.max)) : null;
@@ -39,8 +40,8 @@ export function Legend({ scale, maxValue, loaded, bandwidthM, minReports }: Lege
             : ""}
       </p>
       <p className="hint">
-        Each report is spread over about {Math.round(bandwidthM)} m; places with fewer than {minReports} reports stay
-        blank.
+        Each report is spread over about {Math.round(bandwidthM)} m; a place stays blank unless at least {minReports}{" "}
+        different people reported within {Math.round(radiusM)} m of it.
       </p>
     </figure>
   );
