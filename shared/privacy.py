@@ -199,9 +199,19 @@ def _decide(
     idx = np.arange(n)
     cat_masks = np.zeros((cats, wins, n), dtype=bool)
     top = np.zeros((cats, n), dtype=np.int64)  # largest shown window of each category
+    # A window that adds no report to the one before decides as that one did (its checks are
+    # the same sums): most cities' reports are all recent, so most windows are copies.
+    same = [
+        [w > 1 and np.array_equal(near[c, w], near[c, w - 1]) for w in range(wins + 1)]
+        for c in range(cats)
+    ]
     for c in range(cats if published is None else published):
         last = top[c]
         for w in range(1, wins + 1):
+            if same[c][w] and np.array_equal(sure[c, w], sure[c, w - 1]):
+                cat_masks[c, w - 1] = cat_masks[c, w - 2]
+                last[cat_masks[c, w - 1]] = w
+                continue
             ring_n = near[c, w] - near[c, last, idx]
             ring_d = sure[c, w] - sure[c, last, idx]
             ok = (sure[c, w] >= k) & _passes(ring_n, ring_d, k)
@@ -211,6 +221,14 @@ def _decide(
     total_sure = sure.sum(axis=0)
     shown = np.zeros((wins + 1, n), dtype=bool)  # shown[w]: all's window w is shown
     for w in range(1, wins + 1):
+        if (
+            w > 1
+            and all(same[c][w] for c in range(cats))
+            and np.array_equal(sure[:, w], sure[:, w - 1])
+        ):
+            all_masks[w - 1] = all_masks[w - 2]
+            shown[w] = shown[w - 1]
+            continue
         ok = total_sure[w] >= k
         if ok.any():
             trial = shown.copy()
@@ -230,39 +248,47 @@ def _classes_pass(
     upto: int,
     k: int,
 ) -> BoolArray:
-    """Every class of the shown slices passes, with all's windows ``shown`` (up to ``upto``).
+    """The classes that all's window ``upto`` adds pass (``shown[upto]`` is the trial).
 
     Classes: for a category, its rings up to its largest shown window, cut at every window
     shown of the category or of all; and the *pool*, the rings beyond each category's largest
-    shown window, of every category together, cut at all's shown windows.
+    shown window, of every category together, cut at all's shown windows. Windows of all are
+    added shortest first, so the one new cut is at ``upto``: it splits the block of each
+    category that spans it, and closes the pool's interval that ends at it; every other class
+    was checked when it was made. Only those are checked here (a whole recheck cost 8x more).
     """
     cats, wins1, n = near.shape
     idx = np.arange(n)
+    w = upto
+    prev_g = np.zeros(n, dtype=np.int64)  # all's largest shown window below w
+    for j in range(1, w):
+        prev_g[shown[j]] = j
     ok = np.ones(n, dtype=bool)
     for c in range(cats):
-        prev = np.zeros(n, dtype=np.int64)
-        for w in range(1, wins1):
-            cut = (cat_masks[c, w - 1] | shown[w]) & (w <= top[c])
-            if not cut.any():
-                continue
-            block_n = near[c, w] - near[c, prev, idx]
-            block_d = sure[c, w] - sure[c, prev, idx]
-            ok &= ~cut | _passes(block_n, block_d, k)
-            prev = np.where(cut, w, prev)
-    prev_g = np.zeros(n, dtype=np.int64)
-    for w in range(1, upto + 1):
-        cut = shown[w]
-        if not cut.any():
+        # Only where w falls strictly inside the category's shown range, not on one of its cuts.
+        splits = (w < top[c]) & ~cat_masks[c, w - 1]
+        if not splits.any():
             continue
-        pool_n = np.zeros(n, dtype=np.int64)
-        pool_d = np.zeros(n, dtype=np.int64)
-        for c in range(cats):
-            inside = top[c] < w
-            lo = np.maximum(prev_g, top[c])
-            pool_n += np.where(inside, near[c, w] - near[c, lo, idx], 0)
-            pool_d += np.where(inside, sure[c, w] - sure[c, lo, idx], 0)
-        ok &= ~cut | _passes(pool_n, pool_d, k)
-        prev_g = np.where(cut, w, prev_g)
+        lo = prev_g.copy()  # the block's lower cut: the category's or all's, below w
+        for j in range(1, w):
+            np.maximum(lo, np.where(cat_masks[c, j - 1], j, 0), out=lo)
+        hi = top[c].copy()  # its upper cut: the category's next shown window above w
+        for j in range(wins1 - 1, w, -1):
+            hi = np.where(cat_masks[c, j - 1], j, hi)
+        n_w, d_w = near[c, w], sure[c, w]
+        lower = _passes(n_w - near[c, lo, idx], d_w - sure[c, lo, idx], k)
+        upper = _passes(near[c, hi, idx] - n_w, sure[c, hi, idx] - d_w, k)
+        ok &= ~splits | (lower & upper)
+    pool_n = np.zeros(n, dtype=np.int64)
+    pool_d = np.zeros(n, dtype=np.int64)
+    for c in range(cats):
+        inside = top[c] < w
+        if not inside.any():
+            continue
+        lo = np.maximum(prev_g, top[c])
+        pool_n += np.where(inside, near[c, w] - near[c, lo, idx], 0)
+        pool_d += np.where(inside, sure[c, w] - sure[c, lo, idx], 0)
+    ok &= _passes(pool_n, pool_d, k)
     return ok
 
 

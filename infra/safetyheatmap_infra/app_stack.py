@@ -41,6 +41,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_servicediscovery as servicediscovery
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -397,6 +398,18 @@ class AppStack(Stack):
             # its X-Forwarded-For there (per-client rate limits), and nowhere else.
             "SAFETYHEATMAP_TRUSTED_PROXIES": self.vpc.vpc_cidr_block,
         }
+        # One key for every web task: a client's rate-limit bucket key and daily submitter
+        # pseudonym must not depend on which task answers it (the privacy rule counts each
+        # submitter once), nor change when a task is replaced. Never rotated: a new key would
+        # make every client a new submitter mid-day.
+        self.client_hash_key = secretsmanager.Secret(
+            self,
+            "ClientHashKey",
+            description="SAFETYHEATMAP_CLIENT_HASH_KEY: rate-limit keys and submitter pseudonyms",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=48, exclude_punctuation=True
+            ),
+        )
         container = task_definition.add_container(
             "web",
             image=ecs.ContainerImage.from_ecr_repository(
@@ -404,6 +417,11 @@ class AppStack(Stack):
             ),
             essential=True,
             environment=environment,
+            secrets={
+                "SAFETYHEATMAP_CLIENT_HASH_KEY": ecs.Secret.from_secrets_manager(
+                    self.client_hash_key
+                )
+            },
             port_mappings=[ecs.PortMapping(container_port=WEB_PORT, name="http")],
             readonly_root_filesystem=True,
             stop_timeout=Duration.seconds(30),

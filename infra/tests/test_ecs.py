@@ -114,6 +114,22 @@ def test_web_container(synth, app_name, config):
     assert web["Image"]["Fn::Join"][1][-1] == {"Ref": "ImageTag"}
 
 
+def test_web_tasks_share_one_client_hash_key_from_secrets_manager(synth, app_name, config):
+    """Every web task keys rate limits and submitter pseudonyms alike: one secret, injected by
+    ECS (never in the task definition's environment), readable by the execution role only."""
+    _, web = _container(synth, app_name, f"{config.prefix}-web")
+    assert "SAFETYHEATMAP_CLIENT_HASH_KEY" not in _env(web)
+    (secret,) = web["Secrets"]
+    assert secret["Name"] == "SAFETYHEATMAP_CLIENT_HASH_KEY"
+    secret_id = secret["ValueFrom"]["Ref"]
+    resource = synth.templates[app_name]["Resources"][secret_id]
+    assert resource["Type"] == "AWS::SecretsManager::Secret"
+    assert resource["Properties"]["GenerateSecretString"]["PasswordLength"] == 48
+    assert not synth.resources(app_name, "AWS::SecretsManager::RotationSchedule")
+    _, worker = _container(synth, app_name, f"{config.prefix}-worker")
+    assert "Secrets" not in worker
+
+
 def test_worker_container(synth, app_name, config):
     task, worker = _container(synth, app_name, f"{config.prefix}-worker")
     assert (int(task["Cpu"]), int(task["Memory"])) == (config.worker_cpu, config.worker_memory)

@@ -38,6 +38,9 @@ from web.grids import BlobCache, GridReader
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LAT0, LON0 = 40.0, -100.0
+NORTH = 56.0
+"""A latitude where the compute zoom's bandwidth is over 8 cells, so its masks are decided on
+2 x 2 blocks of cells (``Recomputer._masks``)."""
 R_EARTH = 6_378_137.0
 CATS = ("harassment", "poor_lighting", "theft")
 AGES = (timedelta(days=1), timedelta(days=12), timedelta(days=100), timedelta(days=500))
@@ -91,6 +94,7 @@ class Checker:
 
     def __init__(self, stack: Stack, batch: list[Report]) -> None:
         self.stack = stack
+        self.lat0, self.lon0 = batch[0].lat, batch[0].lon
         self.k = stack.settings.privacy_min_reports
         self.factor = stack.settings.privacy_radius_factor
         self.lat = np.array([r.lat for r in batch])
@@ -112,10 +116,10 @@ class Checker:
         """Every shown cell of every layer at zoom z around the reports; returns how many."""
         pyr = self.stack.pyramid
         zc = pyr.compute_zoom
-        radius = self.factor * pyr.bandwidth_used_m(min(z, zc), LAT0)
+        radius = self.factor * pyr.bandwidth_used_m(min(z, zc), self.lat0)
         n = TILE << z
-        mx, my = lonlat_to_world(np.array([LON0]), np.array([LAT0]))
-        cell_m = 40_075_016.686 * math.cos(math.radians(LAT0)) / n
+        mx, my = lonlat_to_world(np.array([self.lon0]), np.array([self.lat0]))
+        cell_m = 40_075_016.686 * math.cos(math.radians(self.lat0)) / n
         half = max(2, int(half_m / cell_m))
         r0, c0 = int(my[0] * n) - half, int(mx[0] * n) - half
         step = max(1, (2 * half) // 120)  # at most ~120 x 120 cells a layer
@@ -188,21 +192,21 @@ lone = st.tuples(
 
 
 @settings(
-    max_examples=12,
+    max_examples=16,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(lone)
-def test_no_served_cell_fails_the_rule(stack: Stack, case: tuple) -> None:
+@given(lone, st.sampled_from([LAT0, NORTH]))
+def test_no_served_cell_fails_the_rule(stack: Stack, case: tuple, lat0: float) -> None:
     others, dists, bearings, cluster, cats, ages, who = case
     bw = stack.settings.bandwidth_m
-    batch = [report(LAT0, LON0, cats[0], ages[0], 100)]
+    batch = [report(lat0, LON0, cats[0], ages[0], 100)]
     for i in range(others):
-        lat, lon = offset(LAT0, LON0, dists[i] * bw, bearings[i])
+        lat, lon = offset(lat0, LON0, dists[i] * bw, bearings[i])
         batch.append(report(lat, lon, cats[1 + i], ages[1 + i], who[1 + i]))
     rng = np.random.default_rng(cluster)
     for i in range(cluster):
-        lat, lon = offset(LAT0, LON0, 8 * bw + rng.normal(0, 0.3 * bw), 1.0)
+        lat, lon = offset(lat0, LON0, 8 * bw + rng.normal(0, 0.3 * bw), 1.0)
         batch.append(report(lat, lon, cats[3 + i], ages[3 + i], who[3 + i]))
     run(stack, batch)
 
