@@ -47,6 +47,7 @@ class Prices:
     hosted_zone: float = 0.50  # the Cloud Map private namespace
     cloud_map_instance: float = 0.10
     ecr_gb_month: float = 0.10
+    secret_month: float = 0.40  # Secrets Manager, per secret (its API calls: at task start only)
     lambda_per_million: float = 0.20
     lambda_gb_second: float = 0.0000133334
     free_custom_metrics: int = 10  # CloudWatch's always-free allowance, per account
@@ -68,9 +69,10 @@ class Load:
 
 
 # Measured per report by bench/ingest.py with 10,000 reports stored (docs/BENCHMARKS.md):
-# store, recompute and background pass, as DynamoDB on-demand bills them.
-WRITE_UNITS_PER_REPORT = 66.6
-READ_UNITS_PER_REPORT = 64.1
+# store, recompute and background pass, as DynamoDB on-demand bills them (strongly consistent
+# tile reads at whole units; the privacy rule's reads of every category's counts).
+WRITE_UNITS_PER_REPORT = 63.2
+READ_UNITS_PER_REPORT = 171.0
 READ_UNITS_PER_HEATMAP_READ = 4.0 + 0.5  # the tiles, and the look at `tiles-written`
 SQS_REQUESTS_PER_REPORT = 7  # send, receive, delete, the follow-up recompute's three
 SQS_POLLS_PER_WORKER_HOUR = 360  # one long poll per 10 s
@@ -140,6 +142,7 @@ def monthly(config: Config, load: Load, prices: Prices = Prices()) -> dict[str, 
         "Route 53 zone + Cloud Map instance": prices.hosted_zone
         + config.web_min_tasks * prices.cloud_map_instance,
         "ECR storage": ECR_GB * prices.ecr_gb_month,
+        "Secrets Manager (the web's client hash key)": prices.secret_month,
         "Lambda + EventBridge Scheduler": invocations / MILLION * prices.lambda_per_million
         + SCALER_TICKS * SCALER_SECONDS * SCALER_GB * prices.lambda_gb_second,
         "always-free CloudWatch allowance": -(
