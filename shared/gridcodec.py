@@ -93,19 +93,6 @@ def _narrow(values: np.ndarray) -> np.ndarray:
     return values.astype(dtype)
 
 
-def decode_counts(blob: bytes) -> np.ndarray:
-    """A count grid as the ``(2, H, W)`` int64 stack of counts and unit counts."""
-    grid = decode(blob)
-    if grid.ndim == 3:
-        return grid
-    if grid.dtype != np.int64:
-        raise CodecError("not a count grid")
-    out = np.empty((2, *grid.shape), dtype=np.int64)
-    out[0] = grid
-    out[1] = grid
-    return out
-
-
 def decode(blob: bytes) -> np.ndarray:
     """Density grids come back as float64, count grids as int64 (2-D; a grid with unit
     counts as the ``(2, H, W)`` stack of counts and units)."""

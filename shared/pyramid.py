@@ -172,11 +172,6 @@ class TileCache:
             self._original[key] = blob
             self._undecoded[key] = blob
 
-    def exists(self, key: str) -> bool:
-        """Whether the tile exists in this run (nothing is decoded)."""
-        self.prefetch([key])
-        return key in self._undecoded or self._tiles[key] is not None
-
     def peek(self, key: str) -> np.ndarray | None:
         """The tile as it stands in this run, or None where none exists (nothing is made)."""
         self.prefetch([key])
@@ -540,14 +535,15 @@ class Recomputer:
                 return _hidden(step)
             tiles = step.source.tiles()
             z = step.block.z
-            every = sorted(CATEGORY_IDS)
             cache.prefetch(
                 grid_key("c", layer, z, x, y)
-                for layer in [layer_key(c, ALL) for c in every] + totals
+                for layer in [layer_key(c, ALL) for c in _CATEGORIES] + totals
                 for x, y in tiles
             )
             cats = [
-                c for c in every if self._read(cache, "c", layer_key(c, ALL), step.source).any()
+                c
+                for c in _CATEGORIES
+                if self._read(cache, "c", layer_key(c, ALL), step.source).any()
             ]
             cache.prefetch(
                 grid_key("c", layer_key(c, w), z, x, y)

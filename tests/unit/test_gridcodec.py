@@ -196,3 +196,18 @@ def test_density_round_trip_property(grid: np.ndarray) -> None:
 )
 def test_counts_round_trip_property(grid: np.ndarray) -> None:
     assert np.array_equal(gridcodec.decode(gridcodec.encode_counts(grid)), grid)
+
+
+def test_counts_with_unit_counts_round_trip_and_collapse_when_every_report_is_a_unit() -> None:
+    rng = np.random.default_rng(9)
+    counts = rng.integers(0, 300, (256, 256))
+    units = np.minimum(counts, rng.integers(0, 300, (256, 256)))
+    stack = np.stack([counts, units])
+    decoded = gridcodec.decode(gridcodec.encode_counts(stack))
+    assert decoded.shape == (2, 256, 256)
+    np.testing.assert_array_equal(decoded, stack)
+    # Every report a unit: the very bytes of the counts alone, read back as 2-D.
+    same = np.stack([counts, counts])
+    assert gridcodec.encode_counts(same) == gridcodec.encode_counts(counts)
+    with pytest.raises(gridcodec.CodecError):
+        gridcodec.encode_counts(np.stack([counts, counts + 1]))
