@@ -39,7 +39,7 @@ bench-tools: ## what the load benchmarks need besides the venv: Debian's wrk
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 
 run: venv ## start emulator, tables and queues, web and one worker; prints the URL
-	$(BIN)/python -m shared.devstack
+	$(BIN)/python -m shared.dev.devstack
 
 lint: venv $(LINT_TARGETS) ## ruff and mypy
 	$(BIN)/ruff check .
@@ -72,8 +72,8 @@ test: ## lint, the other checks, then every pytest suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_JOBS) --dist loadfile tests; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
-docs: venv ## regenerate the README's settings table from shared/settings.py
-	$(BIN)/python -m shared.docs
+docs: venv ## regenerate the README's settings table from shared/config/settings.py
+	$(BIN)/python -m shared.ops.docs
 
 lock: ## re-resolve constraints.txt from requirements-dev.txt in a fresh venv
 	rm -rf /tmp/safetyheatmap-lock && $(PYTHON) -m venv /tmp/safetyheatmap-lock

@@ -35,9 +35,9 @@ import benchlib  # noqa: E402
 import falcon.testing  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from shared.logs import configure_logging  # noqa: E402
-from shared.provision import provision  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from shared.config.settings import Settings  # noqa: E402
+from shared.obs.logs import configure_logging  # noqa: E402
+from shared.store.provision import provision  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.grids import RecentAnswers  # noqa: E402
 from web.wiring import build_app  # noqa: E402

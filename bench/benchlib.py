@@ -31,7 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shared.devstack import BIN, Stack, free_port, http_ok, wait_until  # noqa: E402
+from shared.dev.devstack import BIN, Stack, free_port, http_ok, wait_until  # noqa: E402
 
 LUA = Path(__file__).resolve().parent / "wrk.lua"
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/codec.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-from shared import gridcodec  # noqa: E402
+from shared.geo import gridcodec  # noqa: E402
 
 HEADER = struct.Struct("<2sBBHHd")  # magic, version, kind, height, width, scale: both versions
 REPEATS = 200

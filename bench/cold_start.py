@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 from benchlib import post_cluster, shows
 
-from shared.devstack import Stack
+from shared.dev.devstack import Stack
 
 
 def visible_after(http: requests.Session, url: str, lat: float, lon: float) -> float:

@@ -1,4 +1,4 @@
-"""Benchmark of the density engine (shared/density.py) against KDEpy and scipy's gaussian_kde.
+"""Benchmark of the density engine (shared/geo/density.py) against KDEpy and scipy's gaussian_kde.
 
 Not a test: it prints Markdown tables for docs/BENCHMARKS.md.
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/density.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-from shared import density as engine  # noqa: E402
+from shared.geo import density as engine  # noqa: E402
 
 try:
     import KDEpy
@@ -224,7 +224,7 @@ def crossover(quick: bool) -> str:
     )
     return (
         f"{out}\n\nFFT wins from: {summary}. "
-        f"FFT_SIGMA_THRESHOLD in shared/density.py = {engine.FFT_SIGMA_THRESHOLD:g}."
+        f"FFT_SIGMA_THRESHOLD in shared/geo/density.py = {engine.FFT_SIGMA_THRESHOLD:g}."
     )
 
 

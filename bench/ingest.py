@@ -24,7 +24,7 @@ Two modes per N, printed as separate rows:
   last of them is covered by a pass (so it may measure a few more).
 
 Storage is an in-memory stand-in with DynamoDB's semantics and cost shape, mirroring
-``shared/storage.py`` (a Query reads one partition, BatchGetItem reads the keys asked for; the
+``shared/store/storage.py`` (a Query reads one partition, BatchGetItem reads the keys asked for; the
 id guard only for ids from an Idempotency-Key, as the web's form sends: ``--keyed`` sets their
 share; one dirty-mark item per mark, deleted in batches; overview markers, flags and meta as
 there): moto's Query scans the whole table, ~50 us per stored item, which would measure moto
@@ -33,7 +33,7 @@ stand-ins in step with ``storage.py`` when it changes: the counts are only as tr
 
 Request units are counted as AWS bills an on-demand table (prices of us-east-1 on
 2026-11-28: $0.625 per million write request units, $0.125 per million read request units),
-on item shapes that mirror ``shared/storage.py``:
+on item shapes that mirror ``shared/store/storage.py``:
 
 - a write (PutItem, UpdateItem, DeleteItem, or one item of a BatchWriteItem) costs
   ceil(size / 1 KB) WRU, the size being the larger of the item before and after (DeleteItem:
@@ -48,7 +48,7 @@ Item sizes are approximate: the sum of attribute-name lengths and value sizes, s
 binaries by their byte length, numbers as (significant digits / 2) + 1 bytes, string sets as
 the sum of their members. Reports carry no description here (a description adds up to 500
 bytes to a report item, so to the Query of its partition, still < 1 KB a write). Not counted:
-the worker's freshness bookkeeping (``shared/status.py``: about three small writes a run) and
+the worker's freshness bookkeeping (``shared/obs/status.py``: about three small writes a run) and
 anything outside DynamoDB (SQS).
 
     .venv/bin/python bench/ingest.py [--sizes 1000,10000,100000] [--probes 15] [--gap 8.64]
@@ -69,11 +69,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import ingest
-from shared.pyramid import Recomputer, StoredTiles, layers_for
-from shared.report import Report, report_id
-from shared.settings import Settings
-from shared.storage import (
+from shared.config.settings import Settings
+from shared.geo.tiles import Pyramid
+from shared.model.report import Report, report_id
+from shared.store.storage import (
     GRID_SK,
     MARK_PAGE,
     BackgroundMarker,
@@ -84,7 +83,8 @@ from shared.storage import (
     _keyed,  # the stand-in must guard exactly the ids the real store guards
     pack_points,
 )
-from shared.tiles import Pyramid
+from workers import ingest
+from workers.pyramid import Recomputer, StoredTiles, layers_for
 
 Item = dict[str, dict[str, Any]]  # a DynamoDB item, typed attribute values
 

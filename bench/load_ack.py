@@ -20,9 +20,9 @@ from typing import Any
 
 from benchlib import Baseline, describe_web, load, start_stack, tree_cpu, wrk
 
-from shared import aws
-from shared.dlq import decode
-from shared.provision import provision
+from shared.ops.dlq import decode
+from shared.store import aws
+from shared.store.provision import provision
 
 DRAIN_PAUSE_S = 0.2
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import requests
 
-from shared import aws
-from shared.devstack import Stack
-from shared.storage import GridRepository
+from shared.dev.devstack import Stack
+from shared.store import aws
+from shared.store.storage import GridRepository
 
 
 def pct(values: list[float], q: float) -> float:

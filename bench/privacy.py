@@ -60,7 +60,7 @@ import numpy as np
 import requests
 from benchlib import API, start_stack
 
-from shared.tiles import lonlat_to_world, world_to_lonlat
+from shared.geo.tiles import lonlat_to_world, world_to_lonlat
 
 R_EARTH = 6_378_137.0
 BANDWIDTH_M = 200.0

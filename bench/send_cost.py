@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/send_cost.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
-from shared import aws  # noqa: E402
-from shared.devstack import Stack  # noqa: E402
-from shared.report import parse_submission  # noqa: E402
-from shared.storage import TILES_WRITTEN, GridRepository  # noqa: E402
-from shared.taskmsg import STORE_REPORTS, celery_body  # noqa: E402
+from shared.dev.devstack import Stack  # noqa: E402
+from shared.model.report import parse_submission  # noqa: E402
+from shared.model.taskmsg import STORE_REPORTS, celery_body  # noqa: E402
+from shared.store import aws  # noqa: E402
+from shared.store.storage import TILES_WRITTEN, GridRepository  # noqa: E402
 from web import beacon  # noqa: E402
 from web.sqs_send import SendMessage  # noqa: E402
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchlib import ROOT, load
 
-from shared.devstack import Stack
+from shared.dev.devstack import Stack
 
 PROBE = "import time; t = time.perf_counter(); import {modules}; print(time.perf_counter() - t)"
 SERVICES = {

@@ -21,11 +21,12 @@ from datetime import UTC, datetime
 
 from benchlib import load, start_stack, tree_cpu
 
-from shared import aws, seed
-from shared.devstack import Stack
-from shared.report import parse_submission
-from shared.storage import GridRepository
-from shared.taskmsg import celery_body
+from shared.dev.devstack import Stack
+from shared.model.report import parse_submission
+from shared.model.taskmsg import celery_body
+from shared.ops import seed
+from shared.store import aws
+from shared.store.storage import GridRepository
 from workers.tasks import STORE_REPORTS
 
 

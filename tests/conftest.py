@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.devstack import Stack
+from shared.dev.devstack import Stack
 from tests.support import LiveStack
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import png
 import requests
 
-from shared import aws
-from shared.devstack import Stack
-from shared.settings import Settings
-from shared.storage import ReportRepository
+from shared.config.settings import Settings
+from shared.dev.devstack import Stack
+from shared.store import aws
+from shared.store.storage import ReportRepository
 
 
 class LiveStack:

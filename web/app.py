@@ -10,9 +10,9 @@ from typing import Any
 
 import falcon
 
-from shared.pseudonym import Pseudonyms
-from shared.settings import Settings
-from shared.tiles import Pyramid
+from shared.config.settings import Settings
+from shared.geo.tiles import Pyramid
+from shared.model.pseudonym import Pseudonyms
 from web import errors
 from web.grids import GridReader, RecentAnswers
 from web.middleware import CacheHeaders, RequestId, RequestIds, RequestLog, SecurityHeaders
@@ -91,7 +91,7 @@ def create_app(
     )
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready_checks))
-    if status is not None:  # queue depth, freshness: see shared/status.py
+    if status is not None:  # queue depth, freshness: see shared/obs/status.py
         app.add_route(f"{API}/status", StatusResource(status))
     document = build_document(settings, status=status is not None)
     app.add_route(OPENAPI_PATH, OpenApiResource(document))

@@ -11,7 +11,7 @@ with the error code for an error answer, :class:`EndpointConnectionError` or
 :class:`ReadTimeoutError` when the service cannot be reached or does not answer, and one retry
 for those, for throttling and 5xx answers and for a DynamoDB answer whose CRC32 does not match
 (botocore's standard mode with two attempts). The signature is checked against botocore's own
-signer (tests/unit/test_awsjson.py); every other call still goes through boto3.
+signer (tests/unit/web/test_awsjson.py); every other call still goes through boto3.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from botocore.exceptions import (
 )
 from botocore.httpsession import get_cert_path
 
-from shared.aws import Credentials
-from shared.taskmsg import encode
+from shared.model.taskmsg import encode
+from shared.store.aws import Credentials
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
 ATTEMPTS = 2

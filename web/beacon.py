@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.aws import Credentials
-from shared.storage import META_PK
+from shared.store.aws import Credentials
+from shared.store.storage import META_PK
 from web.awsjson import AwsJson
 
 

@@ -35,9 +35,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.metrics import Metrics, metrics
-from shared.report import Report
-from shared.taskmsg import STORE_REPORTS, celery_body_encoded, encode
+from shared.model.report import Report
+from shared.model.taskmsg import STORE_REPORTS, celery_body_encoded, encode
+from shared.obs.metrics import Metrics, metrics
 
 """The batch task (workers/tasks.py registers the same name; a unit test checks)."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import falcon
 
-from shared.report import ValidationError
+from shared.model.report import ValidationError
 from web.enqueue import QueueUnavailable
 
 log = logging.getLogger("safetyheatmap.web")

@@ -8,8 +8,8 @@ accepted reports/s against 642-727 at 1,000/s. gunicorn patches the standard lib
 before it imports the app, so boto3, the batcher's threads and the locks become cooperative.
 """
 
-from shared import gctune
-from shared.settings import Settings
+from shared.config import gctune
+from shared.config.settings import Settings
 
 _settings = Settings.from_env()
 
@@ -33,5 +33,5 @@ forwarded_allow_ips = "127.0.0.1"
 
 
 def post_fork(server: object, worker: object) -> None:
-    """Each worker process: the app and its imports are long-lived (shared/gctune.py)."""
+    """Each worker process: the app and its imports are long-lived (shared/config/gctune.py)."""
     gctune.tune()

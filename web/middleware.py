@@ -10,9 +10,9 @@ from typing import Any
 
 import falcon
 
-from shared.logs import FastLog
-from shared.metrics import Metrics, metrics
-from shared.settings import Settings
+from shared.config.settings import Settings
+from shared.obs.logs import FastLog
+from shared.obs.metrics import Metrics, metrics
 
 access_log = FastLog("safetyheatmap.access")
 

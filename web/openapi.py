@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document, built from the objects the code validates and answers with.
 
-The request schema is :data:`shared.report.SUBMISSION_SCHEMA` itself, the enums come from
-:mod:`shared.categories` and :data:`shared.tiles.WINDOWS`, limits from :class:`Settings`, and the
-error shape from :func:`web.errors.error_body`; tests/unit/test_openapi.py checks that every
+The request schema is :data:`shared.model.report.SUBMISSION_SCHEMA` itself, the enums come from
+:mod:`shared.config.categories` and :data:`shared.geo.tiles.WINDOWS`, limits from
+:class:`Settings`, and the
+error shape from :func:`web.errors.error_body`; tests/unit/web/test_openapi.py checks that every
 route of the app is documented with its methods (and nothing else is), that every example
 validates, and that real answers of the app validate against the documented schemas.
 """
@@ -13,10 +14,10 @@ import copy
 import importlib.metadata
 from typing import Any
 
-from shared.categories import ALL, CATEGORIES, CATEGORY_IDS
-from shared.report import DESCRIPTION_MAX, SUBMISSION_SCHEMA
-from shared.settings import Settings
-from shared.tiles import WINDOWS
+from shared.config.categories import ALL, CATEGORIES, CATEGORY_IDS
+from shared.config.settings import Settings
+from shared.geo.tiles import WINDOWS
+from shared.model.report import DESCRIPTION_MAX, SUBMISSION_SCHEMA
 from web.errors import error_body
 
 API = "/api/safetyheatmap"

@@ -74,7 +74,7 @@ from typing import Any
 
 import falcon
 
-from shared.settings import Settings
+from shared.config.settings import Settings
 
 MAGIC = b"SHMRL001"
 HEADER = struct.Struct("<8sII32s")  # magic, sets, ways, hash key
@@ -176,7 +176,7 @@ class SharedBuckets:
     @property
     def secret(self) -> bytes:
         """The hash key, shared by the host's processes: the submitter pseudonyms' secret too
-        (``shared.pseudonym``), so every process of a host gives a client the same one."""
+        (``shared.model.pseudonym``), so every process of a host gives a client the same one."""
         with self._locked():
             return self._key
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ChecksumError
 
-from shared.aws import Credentials
+from shared.store.aws import Credentials
 from web.awsjson import AwsJson
 
 

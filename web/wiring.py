@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared import aws
-from shared.settings import Settings
-from shared.status import StatusReader
-from shared.storage import TILES_WRITTEN, GridRepository
-from shared.tiles import Pyramid
+from shared.config.settings import Settings
+from shared.geo.tiles import Pyramid
+from shared.obs.status import StatusReader
+from shared.store import aws
+from shared.store.storage import TILES_WRITTEN, GridRepository
 from web import beacon
 from web.app import create_app
 from web.enqueue import SqsEnqueuer

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.logs import configure_logging
-from shared.settings import Settings
+from shared.config.settings import Settings
+from shared.obs.logs import configure_logging
 from web.replay import WsgiApp
 from web.wiring import build_app
 

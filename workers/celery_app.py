@@ -1,7 +1,7 @@
 """Celery entry: ``celery -A workers.celery_app worker``."""
 
-from shared.logs import configure_logging
-from shared.settings import Settings
+from shared.config.settings import Settings
+from shared.obs.logs import configure_logging
 from workers.factory import make_celery
 
 _settings = Settings.from_env()

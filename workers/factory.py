@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from celery import Celery
 from kombu import Queue
 
-from shared import aws
-from shared.settings import Settings
+from shared.config.settings import Settings
+from shared.store import aws
 from workers import kombu_fixes
 from workers.services import Services, build_services
 from workers.tasks import register_tasks

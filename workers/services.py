@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared import aws
-from shared.pyramid import Recomputer
-from shared.runlog import PointCache, RunLog
-from shared.settings import Settings
-from shared.status import FreshnessLog
-from shared.storage import GridRepository, ReportRepository
-from shared.tiles import Pyramid
+from shared.config.settings import Settings
+from shared.geo.tiles import Pyramid
+from shared.obs.status import FreshnessLog
+from shared.store import aws
+from shared.store.storage import GridRepository, ReportRepository
+from workers.pyramid import Recomputer
+from workers.runlog import PointCache, RunLog
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Services:
     recomputer: Recomputer
     freshness: FreshnessLog
     cache: PointCache
-    """This process's reads, kept from one recompute run to its next (``shared.runlog``)."""
+    """This process's reads, kept from one recompute run to its next (``workers.runlog``)."""
 
 
 def build_services(settings: Settings) -> Services:

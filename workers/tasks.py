@@ -5,7 +5,7 @@
 A batch is stored by ``ingest.store_many`` (idempotent by id: one conditional guard write per
 report, the rest in batch writes; dirty marks merged per partition and written once after the
 reports), and one recompute is scheduled per batch. Each task writes one log line (with the
-request ids it carries, its duration and outcome) and EMF metrics (``shared.metrics``).
+request ids it carries, its duration and outcome) and EMF metrics (``shared.obs.metrics``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from celery import Celery, Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from shared import gctune, ingest
-from shared.metrics import metrics
-from shared.report import Report, ValidationError
-from shared.settings import Settings
-from shared.storage import utc_now_iso
-from shared.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
+from shared.config import gctune
+from shared.config.settings import Settings
+from shared.model.report import Report, ValidationError
+from shared.model.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
+from shared.obs.metrics import metrics
+from shared.store.storage import utc_now_iso
+from workers import ingest
 from workers.services import Services
 
 """The web's batch task (web/enqueue.py sends this name; a unit test checks both agree)."""

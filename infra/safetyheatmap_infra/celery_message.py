@@ -5,7 +5,7 @@ Until then this is a Celery protocol-2 task message for ``safetyheatmap.roll_win
 arguments, in kombu's SQS wire format: the SQS body is base64 of the JSON envelope that kombu's
 virtual transport puts on the queue, and the envelope's ``body`` is itself base64 of the JSON
 ``[args, kwargs, embed]`` triple (the layout kombu 5.7 / Celery 5.7 produce for ``send_task``,
-and the layout of the app's own ``shared.taskmsg.celery_body``).
+and the layout of the app's own ``shared.model.taskmsg.celery_body``).
 
 The task id is fixed because the schedule sends the same bytes every hour; the task must be
 idempotent per window anyway (it may also be redelivered by SQS).
@@ -29,7 +29,7 @@ def _b64_json(value: object) -> str:
 def celery_sqs_body(task: str, queue_name: str, task_id: str = ROLL_WINDOWS_TASK_ID) -> str:
     """SQS MessageBody of a Celery task message with no arguments, as kombu would send it.
 
-    Same layout as the app's ``shared.taskmsg.celery_body`` (a test compares the two).
+    Same layout as the app's ``shared.model.taskmsg.celery_body`` (a test compares the two).
     """
     embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     envelope = {

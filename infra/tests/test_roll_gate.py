@@ -1,6 +1,6 @@
 """The roll gate's days (pure) and its calls (with fake AWS clients).
 
-tests/unit/test_roll_gate_contract.py checks the same function against the app's own storage
+tests/unit/workers/test_ingest_roll_gate.py checks the same function against the app's own storage
 (moto), so the day keys and window lengths cannot drift apart.
 """
 

@@ -98,9 +98,10 @@ def test_body_is_a_kombu_sqs_celery_message(synth, app_name, config):
 
 
 def test_body_matches_the_apps_own_message_builder(config):
-    """The app writes Celery messages itself (shared/taskmsg.py); the schedule must match it."""
+    """The app writes Celery messages itself (shared/model/taskmsg.py); the schedule must match
+    it."""
     sys.path.insert(0, str(REPO))
-    taskmsg = pytest.importorskip("shared.taskmsg")  # stdlib only; skipped if it moves
+    taskmsg = pytest.importorskip("shared.model.taskmsg")  # stdlib only; skipped if it moves
     theirs = json.loads(
         base64.b64decode(
             taskmsg.celery_body(taskmsg.ROLL_WINDOWS, [], config.queue_name, task_id="fixed")

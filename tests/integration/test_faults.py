@@ -19,14 +19,17 @@ import numpy as np
 import pytest
 import requests
 
-from shared import aws, dlq, gridcodec, ingest
-from shared.devstack import Stack
-from shared.provision import ensure_table
-from shared.pyramid import Recomputer, all_layers
-from shared.storage import GridRepository, Marker, ReportRepository, grid_key, partition_key
-from shared.taskmsg import RECOMPUTE, STORE_REPORT, celery_body
-from shared.tiles import Pyramid
+from shared.dev.devstack import Stack
+from shared.geo import gridcodec
+from shared.geo.tiles import Pyramid
+from shared.model.taskmsg import RECOMPUTE, STORE_REPORT, celery_body
+from shared.ops import dlq
+from shared.store import aws
+from shared.store.provision import ensure_table
+from shared.store.storage import GridRepository, Marker, ReportRepository, grid_key, partition_key
 from tests.support import LiveStack, poll
+from workers import ingest
+from workers.pyramid import Recomputer, all_layers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shared import aws, gridcodec
-from shared.storage import GridRepository, grid_key
-from shared.taskmsg import STORE_REPORT, celery_body
-from shared.tiles import TILE, Pyramid, lonlat_to_world
+from shared.geo import gridcodec
+from shared.geo.tiles import TILE, Pyramid, lonlat_to_world
+from shared.model.taskmsg import STORE_REPORT, celery_body
+from shared.store import aws
+from shared.store.storage import GridRepository, grid_key
 from tests.support import LiveStack, new_key, poll
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.devstack import free_port
+from shared.dev.devstack import free_port
 from tests.support import poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]

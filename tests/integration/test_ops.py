@@ -3,7 +3,7 @@ removing reports.
 
 This module runs its own stack (it stops and starts workers) and plays `make run`'s part: a
 thread obeys `.run/control.json` through `Stack.apply_control` and rewrites the state file, and
-the commands run through `shared.cli.main` exactly as `safetyheatmap --local ...` would.
+the commands run through `shared.ops.cli.main` exactly as `safetyheatmap --local ...` would.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from shared import aws, gridcodec
-from shared.cli import main as cli
-from shared.devstack import Stack
-from shared.storage import GridRepository
-from shared.taskmsg import STORE_REPORTS, celery_body
+from shared.dev.devstack import Stack
+from shared.geo import gridcodec
+from shared.model.taskmsg import STORE_REPORTS, celery_body
+from shared.ops.cli import main as cli
+from shared.store import aws
+from shared.store.storage import GridRepository
 from tests.support import LiveStack, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import requests
 
-from shared.tiles import TILE, lonlat_to_world, world_to_lonlat
+from shared.geo.tiles import TILE, lonlat_to_world, world_to_lonlat
 from tests.support import own_stack, png_alpha, poll, post_from
 
 pytestmark = pytest.mark.integration

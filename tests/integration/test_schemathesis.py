@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared.settings import Settings
+from shared.config.settings import Settings
 from tests.support import LiveStack
 from web.openapi import OPENAPI_PATH, build_document
 

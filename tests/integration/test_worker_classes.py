@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared import aws
-from shared.dlq import decode
+from shared.ops.dlq import decode
+from shared.store import aws
 from tests.support import own_stack
 
 pytestmark = pytest.mark.integration

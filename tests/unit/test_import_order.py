@@ -27,7 +27,7 @@ def imported_after(code: str, watched: tuple[str, ...] = CLIENTS) -> set[str]:
 
 
 def test_the_emulator_entry_module_imports_no_moto() -> None:
-    assert imported_after("import shared.emulator") == set()
+    assert imported_after("import shared.dev.emulator") == set()
 
 
 def test_the_web_gunicorn_config_imports_no_aws_client_or_app() -> None:
@@ -35,8 +35,8 @@ def test_the_web_gunicorn_config_imports_no_aws_client_or_app() -> None:
 
 
 def test_the_emulator_serves_under_gevent_and_the_web_by_default_too() -> None:
-    from shared.emulator import _Server  # noqa: PLC0415 - the module is import-light (above)
-    from shared.settings import Settings  # noqa: PLC0415
+    from shared.config.settings import Settings  # noqa: PLC0415
+    from shared.dev.emulator import _Server  # noqa: PLC0415 - the module is import-light (above)
 
     assert _Server("127.0.0.1", 0, 10).options["worker_class"] == "gevent"
     assert Settings.from_env({}).web_worker_class == "gevent"
@@ -44,6 +44,6 @@ def test_the_emulator_serves_under_gevent_and_the_web_by_default_too() -> None:
 
 def test_neither_service_imports_scipy_signal_or_stats() -> None:
     """They cost ~1.3 s of every web and worker start (a worker woken from zero, a test
-    stack), for one convolution that scipy.fft does as well (shared/density.py)."""
+    stack), for one convolution that scipy.fft does as well (shared/geo/density.py)."""
     heavy = ("scipy.signal", "scipy.stats")
     assert imported_after("import web.wsgi, workers.celery_app", heavy) == set()

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import falcon
 import numpy as np
 
-from shared import render
-from shared.categories import ALL, CATEGORY_IDS
-from shared.tiles import (
+from shared.config.categories import ALL, CATEGORY_IDS
+from shared.geo import render
+from shared.geo.tiles import (
     TILE,
     WINDOWS,
     Pyramid,

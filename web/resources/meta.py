@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import falcon
 
-from shared import categories
-from shared.report import DESCRIPTION_MAX
-from shared.settings import Settings
-from shared.tiles import WINDOWS
+from shared.config import categories
+from shared.config.settings import Settings
+from shared.geo.tiles import WINDOWS
+from shared.model.report import DESCRIPTION_MAX
 
 
 class CategoriesResource:

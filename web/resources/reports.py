@@ -10,7 +10,7 @@ from typing import Protocol
 
 import falcon
 
-from shared.report import Report, parse_submission, validate_idempotency_key
+from shared.model.report import Report, parse_submission, validate_idempotency_key
 from web.errors import BodyTooLarge, MalformedJSON, UnsupportedMediaType
 
 
@@ -26,7 +26,8 @@ class ReportResource:
         max_body: int,
         submitter: Callable[[falcon.Request], str] | None = None,
     ) -> None:
-        """``submitter``: the request's submitter pseudonym (``shared.pseudonym``), stored with
+        """``submitter``: the request's submitter pseudonym (``shared.model.pseudonym``), stored
+        with
         the report so that the privacy rule counts each submitter once."""
         self._enqueue = enqueue
         self._clock = clock

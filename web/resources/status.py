@@ -1,7 +1,7 @@
 """GET /api/safetyheatmap/status: is work flowing, and how fresh are the heatmaps.
 
 Numbers and times only (queue and DLQ depth, last computation, freshness lag p50/p95 over recent
-minutes): no queue URL, account, endpoint or setting. See ``shared.status`` for the sources.
+minutes): no queue URL, account, endpoint or setting. See ``shared.obs.status`` for the sources.
 """
 
 from __future__ import annotations

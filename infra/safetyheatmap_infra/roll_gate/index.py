@@ -26,7 +26,8 @@ import os
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-#: The windows' lengths in days; the app's are ``shared.tiles.WINDOWS`` (a test keeps them equal).
+#: The windows' lengths in days; the app's are ``shared.geo.tiles.WINDOWS`` (a test keeps them
+#: equal).
 SPANS_DAYS = (7, 30, 365)
 LOOKBACK = timedelta(hours=2)
 
@@ -45,11 +46,13 @@ def days_to_check(now: datetime, spans_days: tuple[int, ...] = SPANS_DAYS) -> li
 
 
 def day_key(day: str) -> str:
-    """The reports table's key for the partitions holding reports of ``day`` (shared/storage.py)."""
+    """The reports table's key for the partitions holding reports of ``day``
+    (shared/store/storage.py)."""
     return f"day#{day}"
 
 
-#: Partition keys of the grids table under which marks wait for a recompute (shared/storage.py).
+#: Partition keys of the grids table under which marks wait for a recompute
+#: (shared/store/storage.py).
 MARK_KEYS = ("dirty", "background")
 
 

@@ -1,0 +1,1 @@
+"""The local stack and the emulator: never installed into the production images."""

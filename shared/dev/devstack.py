@@ -1,0 +1,423 @@
+"""The embedded default stack: moto server, provisioning, gunicorn and Celery workers.
+
+``make run`` and the integration tests start the same processes through this module, and each
+start waits, with a deadline, until the process answers (or says it is ready) before going on;
+a process that dies early fails the start with the tail of its log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.config.settings import Settings
+from shared.model.taskmsg import ROLL_WINDOWS, celery_body
+from shared.store import aws
+from shared.store.provision import provision
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ROLL_EVERY_S = 3600.0
+DISTINCT = "SAFETYHEATMAP_PRIVACY_DISTINCT_SUBMITTERS"
+
+
+class StartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StartError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise StartError(f"{what} did not come up within {timeout:.0f}s:\n{_tail(log)}")
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own loopback URL
+            return bool(200 <= resp.status < 300)
+    except OSError:
+        return False
+
+
+def _tail(log: Path | None, lines: int = 40) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+    log_start: int = 0
+    """Size of the log when this process started: logs are appended to across runs, and an
+    earlier run's "ready." must not pass for this one's (it once let `make run` print the URL
+    before its worker had started)."""
+
+    def output(self) -> str:
+        """What this process has written to its log so far."""
+        with self.log.open("rb") as fh:
+            fh.seek(self.log_start)
+            return fh.read().decode(errors="replace")
+
+
+@dataclass
+class Stack:
+    """Processes of one stack; ``env`` is what every child gets on top of os.environ."""
+
+    run_dir: Path
+    port: int = 0
+    moto_port: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
+    procs: list[Proc] = field(default_factory=list)
+    _worker_seq: int = 0
+
+    def __post_init__(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.moto_port = self.moto_port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # One machine is one address: counting distinct submitters would count one. A local
+        # stack counts every report unless told otherwise (the privacy tests set it).
+        env.setdefault(DISTINCT, "false")
+        env.update(
+            {
+                "SAFETYHEATMAP_PORT": str(self.port),
+                "SAFETYHEATMAP_HOST": "127.0.0.1",
+                "SAFETYHEATMAP_AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+    # --- processes ---------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str]) -> Proc:
+        log = self.run_dir / f"{name}.log"
+        handle = log.open("ab")
+        start = handle.tell()
+        popen = subprocess.Popen(  # noqa: S603 - argv is built from our own constants
+            argv,
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        handle.close()
+        proc = Proc(name, popen, log, start)
+        self.procs.append(proc)
+        return proc
+
+    def start_emulator(self) -> None:
+        proc = self._spawn(
+            "moto",
+            # moto under gunicorn, its hot spots fixed (shared/dev/emulator.py and
+            # shared/dev/motofixes.py).
+            (
+                [str(BIN / "python"), "-m", "shared.dev.emulator"]
+                if self.settings().emulator_fixes
+                else [str(BIN / "moto_server")]
+            )
+            + ["-H", "127.0.0.1", "-p", str(self.moto_port)],
+        )
+        wait_until(
+            lambda: http_ok(f"{self.moto_url}/moto-api/"), 30, "moto server", proc.popen, proc.log
+        )
+
+    def provision(self) -> None:
+        provision(self.settings())
+
+    def start_web(self) -> None:
+        self._wait_web(self._spawn_web())
+
+    def start_worker(self) -> Proc:
+        proc = self._spawn_worker()
+        self._wait_worker(proc)
+        return proc
+
+    def _spawn_web(self) -> Proc:
+        return self._spawn(
+            "web",
+            [
+                str(BIN / "gunicorn"),
+                "-c",
+                str(ROOT / "web" / "gunicorn_conf.py"),
+                "web.wsgi:create()",
+            ],
+        )
+
+    def _wait_web(self, proc: Proc) -> None:
+        wait_until(lambda: http_ok(f"{self.url}/healthz"), 60, "gunicorn", proc.popen, proc.log)
+
+    def _spawn_worker(self) -> Proc:
+        self._worker_seq += 1
+        name = f"worker{self._worker_seq}"
+        return self._spawn(
+            name,
+            [
+                str(BIN / "celery"),
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "-n",
+                f"{name}@%h",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                self.settings().log_level,
+            ],
+        )
+
+    def _wait_worker(self, proc: Proc) -> None:
+        wait_until(
+            lambda: " ready." in proc.output(),
+            60,
+            f"celery {proc.name}",
+            proc.popen,
+            proc.log,
+        )
+
+    def workers(self) -> list[Proc]:
+        return [p for p in self.procs if p.name.startswith("worker") and p.popen.poll() is None]
+
+    def stop_proc(self, proc: Proc, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        self._signal(proc, sig)
+        self._reap(proc, timeout)
+
+    @staticmethod
+    def _signal(proc: Proc, sig: int) -> None:
+        if proc.popen.poll() is None:
+            # The main process only: gunicorn and Celery then stop their children warmly.
+            proc.popen.send_signal(sig)
+
+    def _reap(self, proc: Proc, timeout: float = 20.0) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.popen.wait(timeout)
+        # Whatever is left of the process group (a wedged child) goes now.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        if proc.popen.poll() is None:
+            proc.popen.wait(5)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def start(self, workers: int = 1) -> None:
+        try:
+            self.start_emulator()
+            self.provision()
+            # Web and workers start side by side: each spends its ~2 s start importing on its
+            # own, and neither needs the other to come up.
+            web = self._spawn_web()
+            started = [self._spawn_worker() for _ in range(workers)]
+            self._wait_web(web)
+            for proc in started:
+                self._wait_worker(proc)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        # Workers and web stop side by side (each drains on its own: the workers finish their
+        # task, the web sends what it acknowledged), the emulator they both talk to last.
+        services = [p for p in self.procs if p.name != "moto"]
+        for proc in services:
+            self._signal(proc, signal.SIGTERM)
+        for proc in services:
+            self._reap(proc)
+        self.stop_emulator()
+
+    def scale_workers(self, count: int) -> None:
+        """Start or warm-stop worker processes until `count` run (0 is allowed: reports wait)."""
+        running = self.workers()
+        for proc in running[count:]:
+            self.stop_proc(proc)
+        for _ in range(count - len(running)):
+            self.start_worker()
+
+    def apply_control(self, path: Path) -> bool:
+        """`safetyheatmap scale` writes {"workers": N} here; the running stack obeys."""
+        if not path.exists():
+            return False
+        try:
+            wanted = int(json.loads(path.read_text())["workers"])
+        except (ValueError, KeyError, TypeError):
+            path.unlink(missing_ok=True)
+            return False
+        path.unlink(missing_ok=True)
+        self.scale_workers(max(0, wanted))
+        return True
+
+    def kill(self, proc: Proc) -> None:
+        """SIGKILL the whole process group: a crash, with no warm shutdown."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.popen.pid, signal.SIGKILL)
+        proc.popen.wait(10)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_emulator(self) -> None:
+        # SIGINT, gunicorn's quick stop: its graceful one waits out open long polls (2 s), and
+        # the emulator's state goes with the process anyway.
+        for proc in [p for p in self.procs if p.name == "moto"]:
+            self.stop_proc(proc, signal.SIGINT)
+
+    def send_roll_windows(self) -> None:
+        settings = self.settings()
+        sqs = aws.client(settings, "sqs")
+        url = sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"]
+        sqs.send_message(
+            QueueUrl=url, MessageBody=celery_body(ROLL_WINDOWS, [], settings.queue_name)
+        )
+
+    def write_state(self, path: Path) -> None:
+        """Written aside and renamed over: `safetyheatmap` reads it while `scale` rewrites it,
+        and a reader once met the file truncated but not yet written (an empty document)."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "url": self.url,
+                    "moto_url": self.moto_url,
+                    "pid": os.getpid(),
+                    "processes": {p.name: p.popen.pid for p in self.procs},
+                    "workers": len(self.workers()),
+                },
+                indent=2,
+            )
+        )
+        tmp.replace(path)
+
+
+def _caught_signals(pid: int) -> int:
+    """The mask of signals a process handles (Linux /proc); 0 when unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _parent_is_stopping(parent: int, caught_at_start: int) -> bool:
+    """GNU make forwards SIGTERM to us but not a SIGINT sent to make's pid alone: it resets its
+    handler to the default and waits for us. A handler that disappeared means make was told to
+    stop (SIGINT, SIGHUP or SIGQUIT), so we stop too instead of leaving make waiting forever."""
+    watched = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGHUP - 1)) | (1 << (signal.SIGQUIT - 1))
+    lost = caught_at_start & ~_caught_signals(parent) & watched
+    return os.getppid() != parent or bool(lost)
+
+
+def main() -> int:
+    """``make run``: start everything, print the URL, stop everything on SIGINT/SIGTERM."""
+    settings = Settings.from_env()
+    if DISTINCT not in os.environ:
+        print(
+            f"privacy: every report counts towards PRIVACY_MIN_REPORTS ({DISTINCT}=false: a "
+            "local stack's reports all come from one address); set it to true to count "
+            "distinct submitters as deployments do",
+            flush=True,
+        )
+    run_dir = ROOT / ".run"
+    stack = Stack(run_dir, port=settings.port)
+    stopping = {"now": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    parent = os.getppid()
+    parent_caught = _caught_signals(parent)
+    print(f"starting: emulator on {stack.moto_url}, logs in {run_dir}/", flush=True)
+    try:
+        stack.start(workers=1)
+        stack.write_state(run_dir / "stack.json")
+        print(f"SafetyHeatmap is running at {stack.url}/  (Ctrl-C stops it)", flush=True)
+        control = run_dir / "control.json"
+        control.unlink(missing_ok=True)
+        next_roll = 0.0
+        while not stopping["now"]:
+            if _parent_is_stopping(parent, parent_caught):
+                break
+            if time.monotonic() >= next_roll:
+                # The local stand-in for the EventBridge schedule: windows roll hourly.
+                stack.send_roll_windows()
+                next_roll = time.monotonic() + ROLL_EVERY_S
+            if stack.apply_control(control):
+                stack.write_state(run_dir / "stack.json")
+            for proc in list(stack.procs):
+                if proc.popen.poll() is None:
+                    continue
+                print(
+                    f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}", flush=True
+                )
+                if proc.name.startswith("worker"):
+                    # Supervise workers as ECS would: replace a crashed one, keep serving.
+                    stack.procs.remove(proc)
+                    stack.start_worker()
+                    stack.write_state(run_dir / "stack.json")
+                else:
+                    stopping["now"] = True
+            time.sleep(0.2)
+    finally:
+        print("stopping...", flush=True)
+        stack.stop()
+        (run_dir / "stack.json").unlink(missing_ok=True)
+        print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure array code: tiles, density, privacy masks, the grid codec, rendering."""

@@ -1,0 +1,1 @@
+"""Logs, metrics and the status both processes report."""

@@ -1,0 +1,1 @@
+"""AWS clients, the DynamoDB repositories and provisioning of tables and queues."""
