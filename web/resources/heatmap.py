@@ -10,11 +10,9 @@ from collections.abc import Callable
 import falcon
 import numpy as np
 
-from shared.config.categories import ALL, CATEGORY_IDS
 from shared.geo import render
 from shared.geo.tiles import (
     TILE,
-    WINDOWS,
     Pyramid,
     layer_key,
     lonlat_to_world,
@@ -23,6 +21,7 @@ from shared.geo.tiles import (
 )
 from web.errors import BadRequest
 from web.grids import Answer, BodyCache, GridReader, RecentAnswers
+from web.params import BBOX, CATEGORY, WINDOW, ZOOM
 from web.replay import ANSWERED
 
 RENDER_VERSION = "1"
@@ -93,15 +92,7 @@ def _send_recent(req: falcon.Request, resp: falcon.Response, recent: RecentAnswe
 
 
 def _layer(req: falcon.Request) -> tuple[str, str]:
-    category = req.get_param("category") or ALL
-    if category != ALL and category not in CATEGORY_IDS:
-        raise BadRequest(
-            "category must be 'all' or one of " + ", ".join(sorted(CATEGORY_IDS)), field="category"
-        )
-    window = req.get_param("window") or "all"
-    if window not in WINDOWS:
-        raise BadRequest("window must be one of " + ", ".join(WINDOWS), field="window")
-    return category, window
+    return CATEGORY.parse(req.get_param("category")), WINDOW.parse(req.get_param("window"))
 
 
 class HeatmapResource:
@@ -117,7 +108,7 @@ class HeatmapResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if _send_recent(req, resp, self._recent):
             return
-        west, south, east, north = self._bbox(req.get_param("bbox"))
+        west, south, east, north = BBOX.parse(req.get_param("bbox"))
         category, window = _layer(req)
         zoom = self._zoom(req.get_param("zoom"), west, south, east, north)
         n = TILE << zoom
@@ -179,24 +170,6 @@ class HeatmapResource:
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
-    def _bbox(self, raw: str | None) -> tuple[float, float, float, float]:
-        if not raw:
-            raise BadRequest("bbox is required: minLon,minLat,maxLon,maxLat", field="bbox")
-        try:
-            west, south, east, north = (float(part) for part in raw.split(","))
-        except ValueError:
-            raise BadRequest(
-                "bbox must be four numbers: minLon,minLat,maxLon,maxLat", field="bbox"
-            ) from None
-        if not all(math.isfinite(v) for v in (west, south, east, north)):
-            raise BadRequest("bbox values must be finite", field="bbox")
-        if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
-            raise BadRequest(
-                "bbox must satisfy -180 <= minLon < maxLon <= 180 and -90 <= minLat < maxLat <= 90",
-                field="bbox",
-            )
-        return west, south, east, north
-
     def _zoom(self, raw: str | None, west: float, south: float, east: float, north: float) -> int:
         def cells(z: int) -> int:
             n = TILE << z
@@ -207,17 +180,12 @@ class HeatmapResource:
             return max(w, 1) * max(h, 1)
 
         max_zoom = self._pyramid.max_zoom
-        if raw is None or raw == "":
+        zoom = ZOOM.parse(raw, max_zoom)
+        if zoom is None:
             for z in range(max_zoom, -1, -1):
                 if cells(z) <= self._max_cells:
                     return z
             return 0
-        try:
-            zoom = int(raw)
-        except ValueError:
-            raise BadRequest("zoom must be an integer", field="zoom") from None
-        if not 0 <= zoom <= max_zoom:
-            raise BadRequest(f"zoom must be between 0 and {max_zoom}", field="zoom")
         if cells(zoom) > self._max_cells:
             raise BadRequest(
                 f"bbox at zoom {zoom} spans {cells(zoom)} cells, more than the cap of "

@@ -6,7 +6,12 @@ import pytest
 
 from shared.model.report import (
     DESCRIPTION_MAX,
+    FIELDS,
+    IDEMPOTENCY_KEY_SCHEMA,
+    SUBMISSION,
+    SUBMISSION_SCHEMA,
     Report,
+    Rule,
     ValidationError,
     parse_submission,
     report_id,
@@ -137,3 +142,35 @@ def test_validation_errors_survive_pickling_between_processes() -> None:
 
     err = pickle.loads(pickle.dumps(ValidationError("lat", "must be finite")))  # noqa: S301
     assert (err.field, err.message) == ("lat", "lat: must be finite")
+
+
+def test_the_schema_is_the_rules_and_they_check_in_its_order() -> None:
+    assert FIELDS == tuple(SUBMISSION_SCHEMA["properties"]) == tuple(r.name for r in SUBMISSION)
+    assert SUBMISSION_SCHEMA["required"] == ["lat", "lon", "category"]
+    # Two wrong fields: the first rule's is named, as clients were told before.
+    assert field_of(lat=91, category="nope") == "lat"
+    assert field_of(category="nope", description=1) == "category"
+
+
+@pytest.mark.parametrize(
+    ("rule", "inside", "outside"),
+    [
+        (SUBMISSION[0], 90, 90.5),
+        (SUBMISSION[1], -180, -180.5),
+        (SUBMISSION[2], "theft", "Theft"),
+        (SUBMISSION[3], "x" * DESCRIPTION_MAX, "x" * (DESCRIPTION_MAX + 1)),
+        (SUBMISSION[4], "2000-01-01T00:00:00Z", "1999-12-31T23:59:59Z"),
+    ],
+)
+def test_each_rule_accepts_up_to_its_limit(rule: Rule, inside: object, outside: object) -> None:
+    rule.check(inside, NOW)
+    with pytest.raises(ValidationError) as info:
+        rule.check(outside, NOW)
+    assert info.value.field == rule.name
+
+
+def test_the_idempotency_key_limit_is_the_documented_one() -> None:
+    longest = "k" * IDEMPOTENCY_KEY_SCHEMA["maxLength"]
+    assert validate_idempotency_key(longest) == longest
+    with pytest.raises(ValidationError, match="1-200 printable"):
+        validate_idempotency_key(longest + "k")

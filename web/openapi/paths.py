@@ -1,32 +1,30 @@
-"""The OpenAPI 3.1 document, built from the objects the code validates and answers with.
+"""The path items: every route of the app with its parameters, bodies and answers.
 
-The request schema is :data:`shared.model.report.SUBMISSION_SCHEMA` itself, the enums come from
-:mod:`shared.config.categories` and :data:`shared.geo.tiles.WINDOWS`, limits from
-:class:`Settings`, and the
-error shape from :func:`web.errors.error_body`; tests/unit/web/test_openapi.py checks that every
-route of the app is documented with its methods (and nothing else is), that every example
-validates, and that real answers of the app validate against the documented schemas.
+Parameters are those of :mod:`web.params` and :data:`shared.model.report.IDEMPOTENCY_KEY_SCHEMA`
+(the objects that parse them), the request body is the ``Submission`` component, and the
+examples of 400 and 422 answers are what the code answers for a wrong value.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib.metadata
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
-from shared.config.categories import ALL, CATEGORIES, CATEGORY_IDS
+from shared.config.categories import CATEGORIES
 from shared.config.settings import Settings
-from shared.geo.tiles import WINDOWS
-from shared.model.report import DESCRIPTION_MAX, SUBMISSION_SCHEMA
-from web.errors import error_body
+from shared.model.report import IDEMPOTENCY_KEY_SCHEMA, ValidationError, parse_submission
+from web.errors import BadRequest, error_body
+from web.params import BBOX, CATEGORY, WINDOW, ZOOM
 
 API = "/api/safetyheatmap"
 OPENAPI_PATH = f"{API}/openapi.json"
-
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~](?:[ -~]{0,198}[!-~])?$"
 REQUEST_ID_PATTERN = r"^[!-~]{1,64}$"
+"""Within what the request-id middleware keeps (1-64 printable characters); it replaces any
+other id with a fresh one rather than refuse the request, so this is advice, not a check."""
+_NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+"""Any fixed time: the examples must not depend on when the document is built."""
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -62,199 +60,21 @@ _NOT_MODIFIED = {
 }
 
 
-def schemas(settings: Settings) -> dict[str, Any]:
-    """The component schemas; also used by the tests to validate real answers."""
-    category_layer = {"type": "string", "enum": [ALL, *sorted(CATEGORY_IDS)]}
-    window = {"type": "string", "enum": list(WINDOWS)}
-    return {
-        "Submission": copy.deepcopy(SUBMISSION_SCHEMA),
-        "Accepted": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["id", "status"],
-            "properties": {
-                "id": {"type": "string", "format": "uuid"},
-                "status": {"const": "queued"},
-            },
-        },
-        "Error": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["error", "message", "field", "errors"],
-            "properties": {
-                "error": {"type": "string", "description": "Machine-readable code."},
-                "message": {"type": "string", "description": "For people; names the field."},
-                "field": {
-                    "type": ["string", "null"],
-                    "description": "The body field, query parameter or header at fault.",
-                },
-                "errors": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["field", "message"],
-                        "properties": {
-                            "field": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        },
-        "Category": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["id", "label"],
-            "properties": {
-                "id": {"type": "string", "enum": [cid for cid, _ in CATEGORIES]},
-                "label": {"type": "string"},
-            },
-        },
-        "Config": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": [
-                "base_tiles_url",
-                "base_tiles_attribution",
-                "max_zoom",
-                "bandwidth_m",
-                "privacy_min_reports",
-                "privacy_radius_m",
-                "windows",
-                "description_max",
-            ],
-            "properties": {
-                "base_tiles_url": {"type": "string"},
-                "base_tiles_attribution": {"type": "string"},
-                "max_zoom": {"type": "integer", "minimum": 0, "maximum": 22},
-                "bandwidth_m": {"type": "number", "exclusiveMinimum": 0},
-                "privacy_min_reports": {"type": "integer", "minimum": 1},
-                "privacy_radius_m": {
-                    "type": "number",
-                    "exclusiveMinimum": 0,
-                    "description": "The privacy rule's circle at the finest zooms, in metres.",
-                },
-                "windows": {"type": "array", "items": window},
-                "description_max": {"const": DESCRIPTION_MAX},
-            },
-        },
-        "Heatmap": {
-            "type": "object",
-            "additionalProperties": False,
-            "description": (
-                "Kernel density on the Web Mercator cell grid of `zoom`, north row first. "
-                "A cell is 0 unless at least privacy_min_reports distinct submitters reported "
-                "within privacy_radius_m (PRIVACY_RADIUS_FACTOR effective bandwidths) of it, and "
-                "no difference of nested slices could isolate fewer; individual reports are "
-                "never returned."
-            ),
-            "required": [
-                "bbox",
-                "zoom",
-                "width",
-                "height",
-                "values",
-                "unit",
-                "bandwidth_m",
-                "computed_at",
-                "category",
-                "window",
-                "max_value",
-                "scale",
-            ],
-            "properties": {
-                "bbox": {
-                    "description": "Cell-aligned [minLon, minLat, maxLon, maxLat] of `values`.",
-                    "type": "array",
-                    "items": {"type": "number"},
-                    "minItems": 4,
-                    "maxItems": 4,
-                },
-                "zoom": {"type": "integer", "minimum": 0, "maximum": settings.max_zoom},
-                "width": {"type": "integer", "minimum": 1},
-                "height": {"type": "integer", "minimum": 1},
-                "values": {
-                    "type": "array",
-                    "items": {"type": "array", "items": {"type": "number", "minimum": 0}},
-                },
-                "unit": {"const": "reports/km2"},
-                "bandwidth_m": {"type": "number", "exclusiveMinimum": 0},
-                "computed_at": {"type": ["string", "null"], "format": "date-time"},
-                "category": category_layer,
-                "window": window,
-                "max_value": {"type": "number", "minimum": 0},
-                "scale": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["min", "max"],
-                    "properties": {"min": {"type": "number"}, "max": {"type": "number"}},
-                },
-            },
-        },
-        "Status": {
-            "type": "object",
-            "required": ["at", "unavailable"],
-            "properties": {
-                "at": {"type": "string", "format": "date-time"},
-                "unavailable": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": ["queue", "dlq", "tables"]},
-                },
-                "queue": _queue_depth(),
-                "dlq": _queue_depth(),
-                "last_computed_at": {"type": ["string", "null"], "format": "date-time"},
-                "last_computed_age_s": {"type": ["number", "null"]},
-                "dirty_partitions": {"type": ["integer", "null"], "minimum": 0},
-                "freshness": {"type": ["object", "null"]},
-            },
-        },
-        "Health": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["status"],
-            "properties": {"status": {"const": "ok"}},
-        },
-        "Ready": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["status", "checks"],
-            "properties": {
-                "status": {"type": "string", "enum": ["ready", "not_ready"]},
-                "checks": {
-                    "type": "object",
-                    "additionalProperties": {"type": "string", "enum": ["ok", "unavailable"]},
-                },
-            },
-        },
-    }
-
-
-def _queue_depth() -> dict[str, Any]:
-    count = {"type": "integer", "minimum": 0}
-    return {
-        "type": ["object", "null"],
-        "required": ["visible", "in_flight", "delayed"],
-        "properties": {"visible": count, "in_flight": count, "delayed": count},
-    }
+def _example_error(fail: Callable[[], object], field: str) -> dict[str, Any]:
+    """The error body the code itself gives for a wrong value, so examples cannot go stale."""
+    try:
+        fail()
+    except ValidationError as exc:
+        return error_body("validation_failed", exc.message, exc.field)
+    except BadRequest as exc:
+        return error_body("bad_request", exc.message, exc.field)
+    raise AssertionError(f"the example for {field} was accepted")  # pragma: no cover
 
 
 def _layer_parameters() -> list[dict[str, Any]]:
     return [
-        {
-            "name": "category",
-            "in": "query",
-            "required": False,
-            "description": "One category's layer, or `all` (default).",
-            "schema": {"type": "string", "enum": [ALL, *sorted(CATEGORY_IDS)]},
-        },
-        {
-            "name": "window",
-            "in": "query",
-            "required": False,
-            "description": "Reports of the last 7, 30 or 365 days, or `all` (default).",
-            "schema": {"type": "string", "enum": list(WINDOWS)},
-        },
+        CATEGORY.parameter(),
+        WINDOW.parameter(),
         {
             "name": "If-None-Match",
             "in": "header",
@@ -275,8 +95,8 @@ def _rate_limit_text(settings: Settings) -> str:
     )
 
 
-def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]:
-    """``status``: whether the app serves the operators' status route (create_app's choice)."""
+def paths(settings: Settings, *, status: bool = True) -> dict[str, Any]:
+    """The path items; ``status``: whether the app serves the operators' status route."""
     max_body = settings.max_body_bytes
     good = {
         "lat": 51.5074,
@@ -285,9 +105,8 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
         "description": "Street lights out along the canal path",
         "occurred_at": "2026-11-20T21:15:00+01:00",
     }
-    bad_field = "lat: must be between -90 and 90"
     json_ok = {"description": "OK", "headers": {"ETag": _ETAG}}
-    paths: dict[str, Any] = {
+    items: dict[str, Any] = {
         f"{API}/report/add": {
             "post": {
                 "operationId": "addReport",
@@ -304,12 +123,7 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
                         "in": "header",
                         "required": False,
                         "description": "A retry with the same key gets the same report id.",
-                        "schema": {
-                            "type": "string",
-                            "minLength": 1,
-                            "maxLength": 200,
-                            "pattern": IDEMPOTENCY_KEY_PATTERN,
-                        },
+                        "schema": copy.deepcopy(IDEMPOTENCY_KEY_SCHEMA),
                     },
                     {
                         "name": "X-Request-Id",
@@ -350,7 +164,9 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
                     ),
                     "422": _error(
                         "A field (or the Idempotency-Key header) is wrong; `field` names it.",
-                        error_body("validation_failed", bad_field, "lat"),
+                        _example_error(
+                            lambda: parse_submission({**good, "lat": 91}, now=_NOW), "lat"
+                        ),
                     ),
                     "429": _error(
                         "Too many reports from this client; wait Retry-After seconds.",
@@ -380,20 +196,8 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
                     f"({settings.max_grid_cells} cells) is chosen."
                 ),
                 "parameters": [
-                    {
-                        "name": "bbox",
-                        "in": "query",
-                        "required": True,
-                        "description": "minLon,minLat,maxLon,maxLat in degrees (WGS84).",
-                        "schema": {"type": "string", "pattern": BBOX_PATTERN},
-                        "example": "-0.16,51.49,-0.06,51.53",
-                    },
-                    {
-                        "name": "zoom",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": settings.max_zoom},
-                    },
+                    BBOX.parameter(),
+                    ZOOM.parameter(settings.max_zoom),
                     *_layer_parameters(),
                 ],
                 "responses": {
@@ -401,11 +205,7 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
                     "304": _NOT_MODIFIED,
                     "400": _error(
                         "A query parameter is wrong; `field` names it.",
-                        error_body(
-                            "bad_request",
-                            "bbox is required: minLon,minLat,maxLon,maxLat",
-                            "bbox",
-                        ),
+                        _example_error(lambda: BBOX.parse(None), "bbox"),
                     ),
                 },
             }
@@ -419,7 +219,7 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
                         "name": "z",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": settings.max_zoom},
+                        "schema": ZOOM.schema(settings.max_zoom),
                     },
                     {
                         "name": "x",
@@ -444,7 +244,7 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
                     "304": _NOT_MODIFIED,
                     "400": _error(
                         "`category` or `window` is wrong.",
-                        error_body("bad_request", "window must be one of 7d, 30d", "window"),
+                        _example_error(lambda: WINDOW.parse("2d"), "window"),
                     ),
                     "404": _error(
                         "No such tile at this zoom.",
@@ -529,24 +329,5 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
         },
     }
     if not status:
-        del paths[f"{API}/status"]
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "SafetyHeatmap",
-            "version": _version(),
-            "description": (
-                "Report unsafe places and read where reports cluster, as a kernel-density "
-                "heatmap. Every error has the body {error, message, field, errors}."
-            ),
-        },
-        "paths": paths,
-        "components": {"schemas": schemas(settings)},
-    }
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("safetyheatmap")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
-        return "0.0.0"
+        del items[f"{API}/status"]
+    return items
