@@ -22,7 +22,7 @@ INFRA_WORKFLOWS := .github/workflows/ci.yml .github/workflows/deploy.yml
 INFRA_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 JSII_DEPRECATED=quiet
 INFRA_PIP := --disable-pip-version-check --no-input --quiet
 
-.PHONY: synth test-infra lint-containers infra-tools infra-lock clean-infra cost cost-docs
+.PHONY: synth infra-snapshot test-infra lint-containers infra-tools infra-lock clean-infra cost cost-docs
 
 $(INFRA_VENV)/.stamp: infra/requirements.txt infra/requirements-dev.txt infra/constraints.txt
 	rm -rf $(INFRA_VENV)
@@ -46,6 +46,11 @@ infra-tools: $(INFRA_VENV)/.stamp $(CHECKOV_VENV)/.stamp $(LINT_VENV)/.stamp ## 
 
 synth: $(INFRA_VENV)/.stamp ## synthesize the CloudFormation templates into infra/cdk.out/
 	cd infra && CDK_OUTDIR=cdk.out $(INFRA_ENV) ../$(INFRA_VENV)/bin/python app.py
+
+# test_synth.py compares each template with infra/tests/snapshots/ (asset hashes normalised);
+# after a template change that is meant, rewrite them here and review their diff.
+infra-snapshot: $(INFRA_VENV)/.stamp ## rewrite infra/tests/snapshots/ from a fresh synth
+	cd infra && $(INFRA_ENV) ../$(INFRA_VENV)/bin/python tests/snapshot.py
 
 # One synth (inside pytest, session-scoped, written to infra/cdk.out); the linters then read
 # exactly the templates the assertions passed on.

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 
-import pytest
 from conftest import REPO
-from safetyheatmap_infra.celery_message import (
-    ROLL_WINDOWS_TASK,
-    celery_sqs_body,
-    roll_windows_body,
-)
+from safetyheatmap_infra.constructs import roll_windows
 
 
 def _gate(synth, app_name):
@@ -86,9 +80,10 @@ def test_a_failing_gate_raises_an_alarm(synth, app_name):
 def test_body_is_a_kombu_sqs_celery_message(synth, app_name, config):
     _, gate = _gate(synth, app_name)
     body = gate["Properties"]["Environment"]["Variables"]["ROLL_BODY"]
-    assert body == roll_windows_body(config.queue_name)
+    assert body == roll_windows.roll_windows_body(config.queue_name)
     envelope = json.loads(base64.b64decode(body))
-    assert envelope["headers"]["task"] == ROLL_WINDOWS_TASK == "safetyheatmap.roll_windows"
+    assert envelope["headers"]["task"] == "safetyheatmap.roll_windows"
+    assert envelope["headers"]["origin"] == roll_windows.SCHEDULER_ORIGIN
     assert envelope["properties"]["body_encoding"] == "base64"
     assert envelope["properties"]["delivery_info"]["routing_key"] == config.queue_name
     args, kwargs, embed = json.loads(base64.b64decode(envelope["body"]))
@@ -97,20 +92,19 @@ def test_body_is_a_kombu_sqs_celery_message(synth, app_name, config):
     assert len(body) < 4 * 1024  # Lambda environment variables total at most 4 KB
 
 
-def test_body_matches_the_apps_own_message_builder(config):
-    """The app writes Celery messages itself (shared/model/taskmsg.py); the schedule must match
-    it."""
-    sys.path.insert(0, str(REPO))
-    taskmsg = pytest.importorskip("shared.model.taskmsg")  # stdlib only; skipped if it moves
+def test_body_comes_from_the_apps_message_builder(config):
+    """One wire format: the gate's body is shared/model/taskmsg.py's, not a copy of it."""
+    assert roll_windows.TASKMSG == REPO / "shared" / "model" / "taskmsg.py"
+    messages = roll_windows.taskmsg()
+    assert messages.ROLL_WINDOWS == "safetyheatmap.roll_windows"
+    assert not (REPO / "infra" / "safetyheatmap_infra" / "celery_message.py").exists()
+    ours = json.loads(base64.b64decode(roll_windows.roll_windows_body(config.queue_name)))
     theirs = json.loads(
-        base64.b64decode(
-            taskmsg.celery_body(taskmsg.ROLL_WINDOWS, [], config.queue_name, task_id="fixed")
-        )
+        base64.b64decode(messages.celery_body(messages.ROLL_WINDOWS, [], config.queue_name))
     )
-    ours = json.loads(
-        base64.b64decode(celery_sqs_body(ROLL_WINDOWS_TASK, config.queue_name, "fixed"))
-    )
-    for envelope in (theirs, ours):
-        envelope["headers"].pop("origin")
-        envelope["properties"].pop("delivery_tag")
+    for envelope in (ours, theirs):  # the only fields a synth fixes
+        for key in ("id", "root_id", "origin"):
+            envelope["headers"].pop(key)
+        for key in ("correlation_id", "delivery_tag"):
+            envelope["properties"].pop(key)
     assert ours == theirs

@@ -2,9 +2,12 @@
 
 The web service sends with its own boto3 client instead of through a Celery producer: it keeps
 the acknowledgement path short with strict timeouts (a 503 fast when SQS is down), it can batch
-several messages per SendMessageBatch, and the same body can be sent by an EventBridge schedule
-(the rolling-windows trigger) with no Celery process involved. The worker consumes these with
-stock Celery; an integration test proves the format round-trips.
+several messages per SendMessageBatch, and the hourly roll gate in AWS (a Lambda, no Celery
+in it) sends a body built here: infra/safetyheatmap_infra/constructs/roll_windows.py calls
+:func:`celery_body` when the stack is synthesized, so this module is stdlib only. The worker
+consumes these with stock Celery: tests/unit/shared/model/test_taskmsg.py decodes them with
+kombu's SQS transport and Celery's request, tests/integration/test_taskmsg_wire.py has a real
+worker run one.
 """
 
 from __future__ import annotations
@@ -33,9 +36,16 @@ def celery_body(
     *,
     task_id: str | None = None,
     headers: dict[str, Any] | None = None,
+    delivery_tag: str | None = None,
 ) -> str:
-    """The SQS MessageBody of one Celery (protocol 2, JSON) task message."""
-    return celery_body_encoded(task, encode(args), queue, task_id=task_id, headers=headers)
+    """The SQS MessageBody of one Celery (protocol 2, JSON) task message.
+
+    ``headers`` override Celery's (e.g. ``origin``). ``delivery_tag`` is random unless given:
+    kombu replaces it with the SQS receipt handle on receipt, so only a body that must come out
+    byte for byte the same (the roll gate's, fixed in the template) passes one."""
+    return celery_body_encoded(
+        task, encode(args), queue, task_id=task_id, headers=headers, delivery_tag=delivery_tag
+    )
 
 
 def celery_body_encoded(
@@ -45,6 +55,7 @@ def celery_body_encoded(
     *,
     task_id: str | None = None,
     headers: dict[str, Any] | None = None,
+    delivery_tag: str | None = None,
 ) -> str:
     """:func:`celery_body` with the task's positional arguments already encoded as a JSON
     array: the web encodes each report once, when it arrives (it needs the size to cut
@@ -81,7 +92,7 @@ def celery_body_encoded(
             "delivery_info": {"exchange": "", "routing_key": queue},
             "priority": 0,
             "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
+            "delivery_tag": delivery_tag or str(uuid.uuid4()),
         },
     }
     return base64.b64encode(encode(envelope).encode()).decode()
