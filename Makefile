@@ -21,10 +21,12 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  %-18s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+# Everything from the hashed dev lock (requirements/dev.txt); the project itself editable with the
+# lock's setuptools (--no-build-isolation), so nothing unpinned is fetched.
+$(STAMP): requirements/dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
@@ -75,11 +77,25 @@ test: ## lint, the other checks, then every pytest suite
 docs: venv ## regenerate the README's settings table from shared/config/settings.py
 	$(BIN)/python -m shared.ops.docs
 
-lock: ## re-resolve constraints.txt from requirements-dev.txt in a fresh venv
-	rm -rf /tmp/safetyheatmap-lock && $(PYTHON) -m venv /tmp/safetyheatmap-lock
-	/tmp/safetyheatmap-lock/bin/pip install -q -r requirements-dev.txt
-	(echo "# Generated: pip freeze of a fresh venv with requirements-dev.txt (make lock). Python 3.11."; \
-	  /tmp/safetyheatmap-lock/bin/pip freeze) > constraints.txt
+# requirements/*.in name what each environment imports; `make lock` pins them, with every file's
+# hash, for the images' platform (linux x86_64, CPython 3.11). The dev lock is resolved first and
+# the others within it, so the images run exactly the versions the tests ran. Pins already in a
+# lock are kept while they still fit; LOCK_ARGS=--upgrade moves everything to the newest.
+LOCK_VENV := .tools/lock-venv
+LOCK_ARGS ?=
+LOCK_COMPILE := $(LOCK_VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+  --python-platform x86_64-unknown-linux-gnu --custom-compile-command "make lock"
+
+$(LOCK_VENV)/.stamp:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.8
+	touch $@
+
+lock: $(LOCK_VENV)/.stamp ## re-resolve the hashed locks requirements/*.txt from requirements/*.in
+	$(LOCK_COMPILE) $(LOCK_ARGS) -o requirements/dev.txt requirements/dev.in
+	for lock in build web worker; do \
+	  $(LOCK_COMPILE) -c requirements/dev.txt -o requirements/$$lock.txt requirements/$$lock.in || exit 1; \
+	done
 
 clean: ## remove the venv, tool venvs and caches
 	rm -rf $(VENV) .tools .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,6 @@
-# Audit: bandit over our code, pip-audit over the locked dependencies (constraints.txt).
+# Audit: bandit over our code, pip-audit over the locked dependencies (requirements/dev.txt:
+# every pin of the web, worker and build locks is in it at the same version, as
+# tests/unit/test_packaging.py checks).
 # Included by the top-level Makefile; part of `make test`.
 #
 # bandit: .bandit.yaml lists every skipped test with its reason; any other finding fails.
@@ -33,11 +35,11 @@ $(AUDIT_VENV)/.stamp: mk/audit.mk
 
 audit-tools: $(AUDIT_VENV)/.stamp ## create the audit tool venv (pip-audit, bandit) under .tools/
 
-audit: $(AUDIT_VENV)/.stamp ## bandit on web/workers/shared; pip-audit of constraints.txt (needs a vulnerability service)
+audit: $(AUDIT_VENV)/.stamp ## bandit on web/workers/shared; pip-audit of the locks (needs a vulnerability service)
 	$(AUDIT_VENV)/bin/bandit -q -c .bandit.yaml -r web workers shared
 	@echo "bandit: no findings beyond the justified skips in .bandit.yaml"
 	@report=$$(mktemp); errors=$$(mktemp); trap 'rm -f "$$report" "$$errors"' EXIT; \
-	$(AUDIT_VENV)/bin/pip-audit -r constraints.txt --no-deps --disable-pip \
+	$(AUDIT_VENV)/bin/pip-audit -r requirements/dev.txt --no-deps --disable-pip \
 	  --vulnerability-service $(AUDIT_SERVICE) --progress-spinner off --timeout 20 \
 	  --format json --output "$$report" $(AUDIT_IGNORE) 2>"$$errors"; \
 	$(AUDIT_VENV)/bin/python -c "$$AUDIT_SUMMARY" "$$report" "$$errors" \
