@@ -28,7 +28,7 @@ from benchlib import API, load, post_cluster, shows, start_stack, wrk
 
 from shared.dev.devstack import Stack
 from shared.store import aws
-from shared.store.storage import GridRepository
+from shared.store.grids import GridRepository
 
 POLL_FAST_S, FAST_FOR_S, POLL_SLOW_S = 0.1, 2.5, 0.5
 """A probe polls every 100 ms while its lag could still meet the 2 s target, then every 500

@@ -99,7 +99,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--web-threads", type=int, default=64, help="gthread only")
     parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--no-drain", action="store_true", help="let the queue grow")
-    parser.add_argument("--linger-ms", help="SAFETYHEATMAP_ENQUEUE_LINGER_MS (default: setting)")
     return parser.parse_args()
 
 
@@ -113,8 +112,6 @@ def main() -> None:
     }
     if args.web_class is not None:
         env["SAFETYHEATMAP_WEB_WORKER_CLASS"] = args.web_class
-    if args.linger_ms is not None:
-        env["SAFETYHEATMAP_ENQUEUE_LINGER_MS"] = args.linger_ms
     print(f"load average at start: {load()}", flush=True)
     stack = start_stack(env, workers=0, prefix="bench-ack-")
     baseline = Baseline(stack)

@@ -26,7 +26,7 @@ from benchlib import Baseline, describe_web, load, start_stack, wrk
 from shared.geo.tiles import lonlat_to_world
 from shared.ops import seed
 from shared.store import aws
-from shared.store.storage import GridRepository
+from shared.store.grids import GridRepository
 
 API = "/api/safetyheatmap"
 BBOX = "-0.16,51.49,-0.06,51.53"

@@ -22,7 +22,7 @@ import requests
 
 from shared.dev.devstack import Stack
 from shared.store import aws
-from shared.store.storage import GridRepository
+from shared.store.grids import GridRepository
 
 
 def pct(values: list[float], q: float) -> float:

@@ -26,7 +26,7 @@ from shared.model.report import parse_submission
 from shared.model.taskmsg import celery_body
 from shared.ops import seed
 from shared.store import aws
-from shared.store.storage import GridRepository
+from shared.store.grids import GridRepository
 from workers.tasks import STORE_REPORTS
 
 

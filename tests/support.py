@@ -19,7 +19,7 @@ import requests
 from shared.config.settings import Settings
 from shared.dev.devstack import Stack
 from shared.store import aws
-from shared.store.storage import ReportRepository
+from shared.store.reports import ReportRepository
 
 
 class LiveStack:

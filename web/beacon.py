@@ -2,8 +2,8 @@
 
 While reads come, the web looks at this item every ``GRID_CHECK_S`` (web/grids.py), ten times a
 second by default, whatever the read rate: a fixed cost the cached-read benchmark counts
-against every request. web/awsjson.py makes the same call for about a third of boto3's CPU
-(0.52 against 1.40 ms a look on the faster box; bench/send_cost.py). Eventually consistent,
+against every request. web/awsjson.py makes the same call for about half of boto3's CPU
+(0.53 against 1.13 ms a look; bench/send_cost.py, calls). Eventually consistent,
 as boto3's GetItem was: the cache re-fetches what it fetched within ``SETTLE_S`` of a change.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.store.aws import Credentials
-from shared.store.storage import META_PK
+from shared.store.keys import META_PK
 from web.awsjson import AwsJson
 
 

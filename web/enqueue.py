@@ -3,20 +3,16 @@
 A report is acknowledged only after SQS has accepted the message that carries it, so every
 failure here must surface as :class:`QueueUnavailable` (a 503 with Retry-After), never as a 202.
 
-Batching. Each gunicorn worker process has one batcher: request threads (greenlets, under
-gevent) hand their report to it and wait; a flusher thread sends the waiting reports as one
-Celery message (``safetyheatmap.store_reports`` with a list), itself: one send in flight per
-process. A report that finds no send in flight goes at once (no added latency when the service
-is quiet); under load, a batch is cut when ``ready`` reports wait or ``linger`` after its first
-report arrived, and takes up to ``batch_size``; while the send is in flight reports keep
-gathering, so batches grow with load by themselves and the message count (the SQS bill, and
-the worker's tasks) grows far slower than the report count. At high rates ``ready`` reports
-come long before the linger ends, or gather while the previous send is in flight, so the
-linger costs nothing there; at moderate rates it makes batches of several reports where a
-short one sent one or two, each a task for the worker (bench/freshness.py: at 100 reports/s,
-3.4 reports a message with a 20 ms linger and the worker fell behind; 6.6 with 50 ms, and it
-kept up; 8 with 100 ms, and the emulator's load fell enough for reports to show ~0.6 s sooner
-at the median).
+Batching, in one rule: a report is sent at once when no send is in flight; the reports that
+arrive while one is in flight go together in the next send (up to ``batch_size`` a message and
+SQS's 256 KiB). Each gunicorn worker process has one batcher: request greenlets hand their
+report to it and wait; a flusher thread sends whatever waits as one Celery message
+(``safetyheatmap.store_reports`` with a list), one send in flight per process. No timer: a lone
+or sequential submitter waits for its own SendMessage only (bench/sequential.py: POST p50
+2.65 ms, of which a SendMessage to the emulator 1.30 ms, against GET /healthz 0.89 ms; with a
+100 ms linger it was ~107 ms), and under load batches grow with the rate by themselves (a
+send's duration times the arrival rate: 1.1, 2.4 and 5.3 reports a message at 250, 500 and
+1,000 reports/s, bench/load_ack.py), so the message count grows slower than the report count.
 
 Each waiting request learns the fate of its own message: accepted (202) or failed (503). A
 request that waited longer than the enqueue timeout gets a 503 even if its message is accepted
@@ -75,8 +71,6 @@ class SqsEnqueuer:
         *,
         send: Callable[[str, str], object] | None = None,
         batch_size: int = 50,
-        ready: int | None = None,
-        linger_s: float = 0.010,
         timeout_s: float = 3.0,
         stats: Metrics | None = None,
     ) -> None:
@@ -88,14 +82,11 @@ class SqsEnqueuer:
         self._url: str | None = None
         self._url_lock = threading.Lock()
         self._batch_size = batch_size
-        self._ready = min(ready or batch_size, batch_size)
-        self._linger = linger_s
         self._timeout = timeout_s
         self._stats = stats
         self._cond = threading.Condition()
         self._waiting: list[_Waiting] = []
         self._sending: list[_Waiting] = []
-        self._last_cut = 0.0
         self._pid = -1
 
     # --- the request side -----------------------------------------------------------------
@@ -107,7 +98,7 @@ class SqsEnqueuer:
         self._start()
         with self._cond:
             self._waiting.append(waiting)
-            if len(self._waiting) in (1, self._ready):  # the flusher waits for these only
+            if len(self._waiting) == 1:  # the flusher waits only while nothing waits
                 self._cond.notify()
         # No timeout of its own (a timer per request cost ~20 us of the ~900 us a report costs
         # the web at 1,000/s): the flusher answers it, or the watchdog once it is late.
@@ -147,21 +138,11 @@ class SqsEnqueuer:
                 log.exception("enqueue flusher error")
 
     def _next_batch(self) -> list[_Waiting]:
+        """Everything waiting, as far as one message holds, as soon as anything waits (the
+        flusher calls this when its previous send has ended)."""
         with self._cond:
             while not self._waiting:
                 self._cond.wait()
-            # A lone report goes at once. Under load (the last batch cut less than `linger`
-            # ago: its send has just ended) a batch is cut `linger` after the later of its
-            # first report and the previous cut, or once `ready` reports wait.
-            now = time.monotonic()
-            busy = now - self._last_cut < self._linger
-            start = max(self._waiting[0].arrived, self._last_cut)
-            deadline = start + self._linger if busy else now
-            while len(self._waiting) < self._ready:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
             batch: list[_Waiting] = []
             total = 0
             for waiting in self._waiting[: self._batch_size]:
@@ -172,7 +153,6 @@ class SqsEnqueuer:
                 total += size
             del self._waiting[: len(batch)]
             self._sending = batch
-            self._last_cut = time.monotonic()
             return batch
 
     def _watch_forever(self) -> None:
@@ -184,11 +164,11 @@ class SqsEnqueuer:
                 log.exception("enqueue watchdog error")
 
     def expire(self, now: float) -> int:
-        """Answer 503 to the requests that have waited longer than the enqueue timeout (plus
-        the linger), whether their report still waits (it is then never sent) or its send
+        """Answer 503 to the requests that have waited longer than the enqueue timeout,
+        whether their report still waits (it is then never sent) or its send
         hangs (a message accepted after that carries a report whose client was told to
         retry; the retry's Idempotency-Key makes it the same report). Returns how many."""
-        deadline = now - self._timeout - self._linger
+        deadline = now - self._timeout
         with self._cond:
             stale = 0
             while stale < len(self._waiting) and self._waiting[stale].arrived < deadline:

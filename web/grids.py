@@ -19,7 +19,8 @@ from scipy import ndimage
 
 from shared.geo import gridcodec
 from shared.geo.tiles import APRON, TILE, Pyramid
-from shared.store.storage import GridRepository, grid_key
+from shared.store.grids import GridRepository
+from shared.store.keys import grid_key
 
 _MISSING = (b"", "")
 
@@ -48,7 +49,7 @@ class BlobCache:
     """A small LRU with a TTL: grids change only when a worker recomputes them.
 
     With a ``beacon`` (the item the worker rewrites after every write of tiles,
-    ``shared.store.storage.TILES_WRITTEN``), a request looks at it at most every ``check_every``
+    ``shared.store.keys.TILES_WRITTEN``), a request looks at it at most every ``check_every``
     seconds, and when it has changed every entry counts as expired: a new tile shows within
     ``check_every`` plus one fetch instead of up to the TTL, and while nothing is written the
     entries last the whole TTL. Looked at only when requests come, so an idle service reads

@@ -8,7 +8,8 @@ from shared.config.settings import Settings
 from shared.geo.tiles import Pyramid
 from shared.obs.status import StatusReader
 from shared.store import aws
-from shared.store.storage import TILES_WRITTEN, GridRepository
+from shared.store.grids import GridRepository
+from shared.store.keys import TILES_WRITTEN
 from web import beacon
 from web.app import create_app
 from web.enqueue import SqsEnqueuer
@@ -32,8 +33,6 @@ def build_app(settings: Settings) -> WsgiApp:
             settings.enqueue_timeout,
         ),
         batch_size=settings.enqueue_batch_size,
-        ready=settings.enqueue_batch_ready,
-        linger_s=settings.enqueue_linger_ms / 1000,
         timeout_s=settings.enqueue_timeout,
     )
     grids = GridRepository(ddb, settings.grids_table)

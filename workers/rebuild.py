@@ -2,10 +2,11 @@
 
 Marks nothing: it runs the workers' own :class:`~workers.pyramid.Recomputer` with a marker for
 every partition that holds reports and every layer, a few partitions at a time. Each chunk
-holds the recompute lease (``workers.ingest.LEASE``), so it never interleaves its tile writes with
-a worker's recompute; workers may keep running. Grids are pure functions of the stored reports,
-so a rebuild writes the same bytes an incremental recompute wrote (tiles it would leave
-unchanged are not written at all). Listing the partitions is the one table scan in the system.
+holds the recompute lease (``workers.recompute.LEASE``), so it never interleaves its tile
+writes with a worker's recompute; workers may keep running. Grids are pure functions of the
+stored reports, so a rebuild writes the same bytes an incremental recompute wrote (tiles it
+would leave unchanged are not written at all). Listing the partitions is the one table scan
+in the system.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.store.storage import GridRepository, Marker, ReportRepository, utc_now_iso
-from workers.ingest import LEASE
-from workers.pyramid import Recomputer, all_layers
+from shared.store.grids import GridRepository, Marker
+from shared.store.keys import utc_now_iso
+from shared.store.reports import ReportRepository
+from workers.layers import all_layers
+from workers.pyramid import Recomputer
+from workers.recompute import LEASE
 
 CHUNK = 4
 """Partitions per run: small enough to finish well inside the lease."""

@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.store.storage import GridRepository, ReportRepository, ReportRow
-from workers.pyramid import all_layers
+from shared.store.grids import GridRepository
+from shared.store.reports import ReportRepository, ReportRow
+from workers.layers import all_layers
 
 
 def remove_reports(

@@ -25,15 +25,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from shared.store.storage import (
-    META_PK,
-    Marker,
-    StoredPoint,
-    pack_points,
-    query_all,
-    unpack_points,
-    write_all,
-)
+from shared.store.dynamo import query_all, write_all
+from shared.store.grids import Marker
+from shared.store.keys import META_PK
+from shared.store.points import StoredPoint, pack_points, unpack_points
 
 RUN_SEQ = "run-seq"
 LOG_PK = "runlog"

@@ -12,7 +12,8 @@ from shared.config.settings import Settings
 from shared.geo.tiles import Pyramid
 from shared.obs.status import FreshnessLog
 from shared.store import aws
-from shared.store.storage import GridRepository, ReportRepository
+from shared.store.grids import GridRepository
+from shared.store.reports import ReportRepository
 from workers.pyramid import Recomputer
 from workers.runlog import PointCache, RunLog
 

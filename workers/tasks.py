@@ -26,8 +26,9 @@ from shared.config.settings import Settings
 from shared.model.report import Report, ValidationError
 from shared.model.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
 from shared.obs.metrics import metrics
-from shared.store.storage import utc_now_iso
-from workers import ingest
+from shared.store.keys import utc_now_iso
+from workers import ingest, recompute
+from workers.background import BACKGROUND_SCHEDULED
 from workers.services import Services
 
 """The web's batch task (web/enqueue.py sends this name; a unit test checks both agree)."""
@@ -164,7 +165,7 @@ class Runner:
         s = self.services()
         if background:
             # The delayed background run has come: whatever this run finds, it may re-arm one.
-            self.bookkeeping(lambda: s.grids.release(ingest.BACKGROUND_SCHEDULED))
+            self.bookkeeping(lambda: s.grids.release(BACKGROUND_SCHEDULED))
         lags: list[tuple[float, int]] = []
 
         def visible(ticks: dict[int, int]) -> None:
@@ -172,7 +173,7 @@ class Runner:
             lags.extend(self.bookkeeping(lambda: s.freshness.record(ticks, time.time()), []))
 
         try:
-            result = ingest.recompute(
+            result = recompute.recompute(
                 s.grids,
                 s.recomputer,
                 owner=task.request.id or "",
@@ -191,8 +192,8 @@ class Runner:
                 cache=s.cache,
             )
             # Another run holds the lease: a run must still start after it, and one waiting
-            # trigger is enough (ingest.wait_for_lease); the others are done.
-            wait = not result.ran and ingest.wait_for_lease(
+            # trigger is enough (recompute.wait_for_lease); the others are done.
+            wait = not result.ran and recompute.wait_for_lease(
                 s.grids, task.request.id or "", self.settings.task_time_limit + 5
             )
         except TRANSIENT as exc:
@@ -240,8 +241,8 @@ class Runner:
         s = self.services()
         try:
             s.grids.release(ingest.SCHEDULED)
-            s.grids.release(ingest.BACKGROUND_SCHEDULED)
-            s.grids.release(ingest.WAITING)  # a waiter that died would turn triggers away
+            s.grids.release(BACKGROUND_SCHEDULED)
+            s.grids.release(recompute.WAITING)  # a waiter that died would turn triggers away
             if s.grids.has_dirty() or s.grids.background_markers(1, page=1):
                 ingest.schedule_recompute(s.grids, self.send_recompute, "worker-start", 60.0)
                 log.info("work waiting at start; recompute scheduled", extra={"task": RECOMPUTE})
@@ -255,7 +256,7 @@ class Runner:
         owner = task.request.id or ""
         ttl = delay + self.settings.task_time_limit
         try:
-            if s.grids.acquire(ingest.BACKGROUND_SCHEDULED, ttl, owner):
+            if s.grids.acquire(BACKGROUND_SCHEDULED, ttl, owner):
                 self.send_recompute_in(delay + 0.5)  # never early: clocks of hosts differ
         except TRANSIENT as exc:
             # A later run schedules it again once the flag has expired.

@@ -203,17 +203,6 @@ class Settings:
         "Reports the web puts in one SQS message at most; concurrent POSTs of one process share "
         "a message (1: one message per report).",
     )
-    enqueue_batch_ready: int = _setting(
-        8,
-        "Under load, a batch is sent as soon as this many reports wait for it (else after "
-        "ENQUEUE_LINGER_MS): at high rates batches fill at once and the linger adds nothing.",
-    )
-    enqueue_linger_ms: float = _setting(
-        100.0,
-        "Under load (a send in flight), milliseconds a batch gathers reports before it is sent "
-        "if ENQUEUE_BATCH_READY have not come sooner; a lone report goes at once. Larger: fewer "
-        "SQS messages and worker tasks at moderate rates, more latency there.",
-    )
     # --- operations ----------------------------------------------------------------------
     emulator_fixes: bool = _setting(
         True,
@@ -290,10 +279,6 @@ class Settings:
     def _validate_operations(self) -> None:
         if self.enqueue_batch_size < 1:
             raise SettingsError("ENQUEUE_BATCH_SIZE must be at least 1")
-        if not 1 <= self.enqueue_batch_ready <= self.enqueue_batch_size:
-            raise SettingsError("ENQUEUE_BATCH_READY must be within 1..ENQUEUE_BATCH_SIZE")
-        if not 0 <= self.enqueue_linger_ms < self.enqueue_timeout * 1000:
-            raise SettingsError("ENQUEUE_LINGER_MS must be within 0..ENQUEUE_TIMEOUT")
         if self.web_worker_class not in {"gevent", "gevent_pywsgi", "gthread"}:
             raise SettingsError("WEB_WORKER_CLASS must be gevent, gevent_pywsgi or gthread")
         if self.web_connections < 1 or self.web_threads < 1 or self.web_workers < 1:

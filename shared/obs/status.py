@@ -26,7 +26,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.config.settings import Settings
-from shared.store.storage import META_PK, GridRepository
+from shared.store.grids import GridRepository
+from shared.store.keys import META_PK
 
 BUCKETS = 81  # 2^(i/4) ms for i < 80, i.e. up to ~14 minutes; the last one holds everything more
 RING = 60

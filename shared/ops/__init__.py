@@ -1,1 +1,1 @@
-"""The operator's CLI and its commands."""
+"""The operator's CLI (``cli``: arguments; ``commands/``: what each does; ``target``: where)."""

@@ -25,11 +25,14 @@ from shared.geo.tiles import Pyramid
 from shared.model.taskmsg import RECOMPUTE, STORE_REPORT, celery_body
 from shared.ops import dlq
 from shared.store import aws
+from shared.store.grids import GridRepository, Marker
+from shared.store.keys import grid_key, partition_key
 from shared.store.provision import ensure_table
-from shared.store.storage import GridRepository, Marker, ReportRepository, grid_key, partition_key
+from shared.store.reports import ReportRepository
 from tests.support import LiveStack, poll
 from workers import ingest
-from workers.pyramid import Recomputer, all_layers
+from workers.layers import all_layers
+from workers.pyramid import Recomputer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -16,7 +16,8 @@ from shared.geo import gridcodec
 from shared.geo.tiles import TILE, Pyramid, lonlat_to_world
 from shared.model.taskmsg import STORE_REPORT, celery_body
 from shared.store import aws
-from shared.store.storage import GridRepository, grid_key
+from shared.store.grids import GridRepository
+from shared.store.keys import grid_key
 from tests.support import LiveStack, new_key, poll
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from shared.geo import gridcodec
 from shared.model.taskmsg import STORE_REPORTS, celery_body
 from shared.ops.cli import main as cli
 from shared.store import aws
-from shared.store.storage import GridRepository
+from shared.store.grids import GridRepository
 from tests.support import LiveStack, poll
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

@@ -47,12 +47,12 @@ def days_to_check(now: datetime, spans_days: tuple[int, ...] = SPANS_DAYS) -> li
 
 def day_key(day: str) -> str:
     """The reports table's key for the partitions holding reports of ``day``
-    (shared/store/storage.py)."""
+    (shared/store/reports.py)."""
     return f"day#{day}"
 
 
 #: Partition keys of the grids table under which marks wait for a recompute
-#: (shared/store/storage.py).
+#: (shared/store/grids.py).
 MARK_KEYS = ("dirty", "background")
 
 

@@ -1,5 +1,5 @@
-"""The web's calls without boto3 (web/awsjson.py): SendMessage and the `tiles-written` GetItem.
-botocore's signature, moto's answers, botocore's failures."""
+"""The web's calls without boto3's client (web/awsjson.py): SendMessage and the `tiles-written`
+GetItem. botocore's signer with current credentials, moto's answers, botocore's failures."""
 
 from __future__ import annotations
 
@@ -13,54 +13,44 @@ from typing import Any, ClassVar
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 from botocore.exceptions import ChecksumError, ClientError, EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
 from shared.dev.devstack import free_port
 from shared.store.aws import EMULATOR_CREDENTIALS
+from shared.store.grids import GridRepository
+from shared.store.keys import TILES_WRITTEN
 from shared.store.provision import ensure_table
-from shared.store.storage import TILES_WRITTEN, GridRepository
-from web.awsjson import AwsJson
+from web.awsjson import CONTENT_TYPE, AwsJson
 from web.beacon import MetaItem
 from web.sqs_send import SendMessage
 
 WHEN = datetime(2026, 12, 2, 7, 30, 15, tzinfo=UTC)
 
 
-SQS = ("sqs", "AmazonSQS", "SendMessage", b'{"QueueUrl":"https://q/1/q","MessageBody":"x"}')
-DDB = ("dynamodb", "DynamoDB_20120810", "GetItem", b'{"TableName":"g","Key":{"pk":{"S":"m"}}}')
+SQS_PAYLOAD = b'{"QueueUrl":"https://q/1/q","MessageBody":"x"}'
 
 
-@pytest.mark.parametrize(
-    ("call", "token"),
-    [(SQS, None), (SQS, "session-token/with+odd=chars"), (DDB, "tok")],
-    ids=["sqs", "sqs-session", "dynamodb-session"],
-)
-def test_the_signature_is_botocores(
-    monkeypatch: pytest.MonkeyPatch, call: tuple[str, str, str, bytes], token: str | None
+def test_each_call_is_signed_by_botocore_with_the_credentials_current_then(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    service, target, operation, payload = call
-    url = f"https://{service}.eu-west-2.amazonaws.com"
-    api = AwsJson(url, "eu-west-2", service, target, lambda: ("AKID", "s3cr3t", token), 3.0)
-    ours = api.headers(operation, payload, WHEN)
-
-    request = AWSRequest(
-        method="POST",
-        url=f"{url}/",
-        data=payload,
-        headers={
-            "Content-Type": "application/x-amz-json-1.0",
-            "X-Amz-Target": f"{target}.{operation}",
-        },
-    )
     monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: WHEN.replace(tzinfo=None))
-    SigV4Auth(Credentials("AKID", "s3cr3t", token), service, "eu-west-2").add_auth(request)
-    assert ours["authorization"] == request.headers["Authorization"]
-    assert ours["x-amz-date"] == request.headers["X-Amz-Date"]
-    assert ours.get("x-amz-security-token") == request.headers.get("X-Amz-Security-Token")
+    keys = iter([("AKID1", "s3cr3t", None), ("AKID2", "rotated", "session-token/odd+=chars")])
+    url = "https://sqs.eu-west-2.amazonaws.com"
+    api = AwsJson(url, "eu-west-2", "sqs", "AmazonSQS", lambda: next(keys), 3.0)
+    first, second = (api.headers("SendMessage", SQS_PAYLOAD) for _ in range(2))
+    scope = "20261202/eu-west-2/sqs/aws4_request"
+    assert first["Authorization"].startswith(
+        f"AWS4-HMAC-SHA256 Credential=AKID1/{scope}, "
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="
+    )
+    assert "X-Amz-Security-Token" not in first
+    assert second["Authorization"].startswith(f"AWS4-HMAC-SHA256 Credential=AKID2/{scope}, ")
+    assert "x-amz-security-token" in second["Authorization"]  # signed, as AWS requires
+    assert second["X-Amz-Security-Token"] == "session-token/odd+=chars"
+    assert second["X-Amz-Date"] == "20261202T073015Z"
+    assert second["Content-Type"] == CONTENT_TYPE
+    assert second["X-Amz-Target"] == "AmazonSQS.SendMessage"
 
 
 @pytest.fixture(scope="module")

@@ -90,12 +90,10 @@ def test_the_web_and_the_worker_agree_on_the_batch_task_name() -> None:
     assert STORE_REPORTS == tasks.STORE_REPORTS == "safetyheatmap.store_reports"
 
 
-def test_a_lone_report_goes_at_once_as_a_batch_of_one() -> None:
+def test_a_lone_report_goes_as_a_batch_of_one() -> None:
     sqs = FakeSqs()
-    enq = enqueuer(sqs, linger_s=0.5)
-    started = time.monotonic()
+    enq = enqueuer(sqs)
     enq(report(0), "req-0")
-    assert time.monotonic() - started < 0.3  # no linger when nothing is in flight
     ((headers, args),) = sqs.messages()
     assert headers["task"] == STORE_REPORTS
     (items,) = args
@@ -104,9 +102,21 @@ def test_a_lone_report_goes_at_once_as_a_batch_of_one() -> None:
     ]
 
 
+def test_sequential_reports_wait_for_no_timer() -> None:
+    # 100 reports one after another, each alone: ~0.1 ms apiece here; any linger (the old rule
+    # held a report that came within it of the previous send) would take 100 of them.
+    sqs = FakeSqs()
+    enq = enqueuer(sqs)
+    started = time.monotonic()
+    for i in range(100):
+        enq(report(i), f"req-{i}")
+    assert time.monotonic() - started < 1.0
+    assert [len(items) for _, (items,) in sqs.messages()] == [1] * 100
+
+
 def test_concurrent_reports_share_messages_and_each_is_sent_once() -> None:
     sqs = FakeSqs(delay=0.05)
-    enq = enqueuer(sqs, batch_size=50, linger_s=0.02)
+    enq = enqueuer(sqs, batch_size=50)
     assert post_concurrently(enq, 40) == [None] * 40
     messages = sqs.messages()
     assert len(messages) < 20  # batches formed while sends were in flight
@@ -114,38 +124,9 @@ def test_concurrent_reports_share_messages_and_each_is_sent_once() -> None:
     assert sorted(request_ids) == sorted(f"req-{i}" for i in range(40))
 
 
-def test_under_load_a_batch_goes_once_enough_reports_wait_not_after_the_linger() -> None:
-    # Sends take 0.5 s, so all eight arrive while the first is in flight, however busy the
-    # box (with 50 ms some arrived after it on a loaded CI box, and three waited the linger).
-    sqs = FakeSqs(delay=0.5)
-    enq = enqueuer(sqs, batch_size=50, ready=4, linger_s=30.0)
-    first = threading.Thread(target=enq, args=(report(0), "lone"))
-    first.start()  # goes at once: its send is in flight while the others arrive
-    time.sleep(0.01)
-    started = time.monotonic()
-    assert post_concurrently(enq, 8) == [None] * 8
-    first.join()
-    assert time.monotonic() - started < 10.0  # a few sends, far less than the 30 s linger
-    sizes = [len(items) for _, (items,) in sqs.messages()]
-    assert sizes[0] == 1 and sum(sizes) == 9 and all(n >= 4 for n in sizes[1:-1])
-
-
-def test_under_load_a_batch_short_of_ready_goes_after_the_linger() -> None:
-    sqs = FakeSqs(delay=0.05)
-    enq = enqueuer(sqs, batch_size=50, ready=10, linger_s=0.2)
-    first = threading.Thread(target=enq, args=(report(0), "lone"))
-    first.start()
-    time.sleep(0.01)
-    started = time.monotonic()
-    assert post_concurrently(enq, 3) == [None] * 3
-    first.join()
-    assert 0.15 < time.monotonic() - started < 1.5  # the linger, then one message of three
-    assert [len(items) for _, (items,) in sqs.messages()] == [1, 3]
-
-
 def test_batches_respect_the_batch_size() -> None:
     sqs = FakeSqs(delay=0.05)
-    enq = enqueuer(sqs, batch_size=3, linger_s=0.02)
+    enq = enqueuer(sqs, batch_size=3)
     assert post_concurrently(enq, 20) == [None] * 20
     assert all(len(items) <= 3 for _, (items,) in sqs.messages())
     assert sum(len(items) for _, (items,) in sqs.messages()) == 20
@@ -154,7 +135,7 @@ def test_batches_respect_the_batch_size() -> None:
 def test_a_failed_send_fails_exactly_the_requests_of_its_message() -> None:
     sqs = FakeSqs(delay=0.05)
     sqs.fail = {0}
-    enq = enqueuer(sqs, batch_size=5, linger_s=0.02)
+    enq = enqueuer(sqs, batch_size=5)
     results = post_concurrently(enq, 12)
     failed = [r for r in results if r is not None]
     assert failed and all(isinstance(r, QueueUnavailable) for r in failed)
@@ -167,7 +148,7 @@ def test_a_failed_send_fails_exactly_the_requests_of_its_message() -> None:
 def test_a_queue_that_does_not_answer_is_a_503_within_the_timeout() -> None:
     sqs = FakeSqs()
     sqs.hang.set()
-    enq = enqueuer(sqs, timeout_s=0.3, linger_s=0.0)
+    enq = enqueuer(sqs, timeout_s=0.3)
     started = time.monotonic()
     with pytest.raises(QueueUnavailable):
         enq(report(0), "slow")
@@ -179,7 +160,7 @@ def test_large_reports_are_split_to_stay_under_the_sqs_message_limit(
 ) -> None:
     monkeypatch.setattr(enqueue_module, "SQS_MESSAGE_LIMIT", 40_000)
     sqs = FakeSqs(delay=0.05)
-    enq = enqueuer(sqs, batch_size=50, linger_s=0.05)
+    enq = enqueuer(sqs, batch_size=50)
     text = "\U0001f6a8" * 500  # the longest description, escaped: ~6 KB of JSON
     start = threading.Barrier(12)
 
@@ -208,7 +189,7 @@ def test_metrics_count_latency_and_batch_sizes() -> None:
 def test_a_report_queued_behind_a_hung_send_is_a_503_and_is_never_sent() -> None:
     sqs = FakeSqs()
     sqs.hang.set()  # every send takes 2 s
-    enq = enqueuer(sqs, timeout_s=0.3, linger_s=0.0)
+    enq = enqueuer(sqs, timeout_s=0.3)
     outcomes: list[BaseException] = []
 
     def hung() -> None:
@@ -236,7 +217,7 @@ def test_a_report_queued_behind_a_hung_send_is_a_503_and_is_never_sent() -> None
 
 
 def test_expire_answers_only_requests_past_the_deadline() -> None:
-    enq = enqueuer(FakeSqs(), timeout_s=1.0, linger_s=0.0)
+    enq = enqueuer(FakeSqs(), timeout_s=1.0)
     waiting = [enqueue_module._Waiting("{}", arrived=at) for at in (10.0, 10.5, 11.5)]
     enq._waiting = list(waiting)
     assert enq.expire(now=11.7) == 2  # waited 1.7 and 1.2 s; the third 0.2 s

@@ -10,8 +10,9 @@ from moto import mock_aws
 
 from shared.config.settings import Settings
 from shared.store import aws
+from shared.store.grids import GridRepository
+from shared.store.keys import TILES_WRITTEN
 from shared.store.provision import provision
-from shared.store.storage import TILES_WRITTEN, GridRepository
 from web.grids import SETTLE_S, STALE_ANSWER_S, STALE_GRACE_S, Answer, BlobCache, RecentAnswers
 
 

@@ -28,7 +28,7 @@ from web.enqueue import QueueUnavailable
 from web.errors import error_body
 from web.grids import BlobCache, GridReader
 from web.openapi import OPENAPI_PATH, build_document
-from web.ratelimit import SharedBuckets
+from web.ratelimit import Buckets
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 STATUS = {
@@ -69,7 +69,7 @@ class App:
         self.grids = FakeGrids()
         self.queue = FakeQueue()
         self.ready = {"queue": lambda: None}
-        self.limiter = SharedBuckets(tmp_path / "rl.bin", per_minute=60, burst=1000)
+        self.limiter = Buckets(per_minute=60, burst=1000)
         reader = GridReader(BlobCache(self.grids, 0.0, 16), Pyramid(200, 16))  # type: ignore[arg-type]
         self.app = create_app(
             self.settings,
@@ -85,9 +85,7 @@ class App:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
-    a = App(tmp_path)
-    yield a
-    a.limiter.close()
+    yield App(tmp_path)
 
 
 @pytest.fixture
@@ -259,7 +257,7 @@ def test_real_answers_match_the_document_for_every_documented_status(
     app.queue.down = True
     post(json.dumps(example))
     app.queue.down = False
-    tight = SharedBuckets(tmp_path / "tight.bin", per_minute=1, burst=1)
+    tight = Buckets(per_minute=1, burst=1)
     limited = create_app(
         app.settings,
         app.queue,
@@ -276,7 +274,6 @@ def test_real_answers_match_the_document_for_every_documented_status(
                 add, body=json.dumps(example), headers=json_headers
             ),
         )
-    tight.close()
 
     heat = f"{API}/heatmap/get"
     _store_tile(app.grids, 2, 1, 1, 5.0)

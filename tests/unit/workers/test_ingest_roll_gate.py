@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from shared.geo.tiles import WINDOWS
-from tests.unit.workers.test_pyramid import NOW, World, make_world
+from tests.unit.workers.support import NOW, World, make_world
 from workers import ingest
 
 GATE = Path(__file__).resolve().parents[3] / "infra/safetyheatmap_infra/roll_gate/index.py"

@@ -31,17 +31,18 @@ from shared.config.settings import Settings
 from shared.geo.tiles import TILE, WINDOWS, Pyramid, layer_key, lonlat_to_world, world_to_lonlat
 from shared.model.report import Report
 from shared.store import aws
+from shared.store.grids import GridRepository
 from shared.store.provision import provision
-from shared.store.storage import GridRepository, ReportRepository
+from shared.store.reports import ReportRepository
 from web.grids import BlobCache, GridReader
-from workers import ingest
+from workers import ingest, recompute
 from workers.pyramid import Recomputer
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 LAT0, LON0 = 40.0, -100.0
 NORTH = 56.0
 """A latitude where the compute zoom's bandwidth is over 8 cells, so its masks are decided on
-2 x 2 blocks of cells (``Recomputer._masks``)."""
+2 x 2 blocks of cells (``workers.masks``)."""
 R_EARTH = 6_378_137.0
 CATS = ("harassment", "poor_lighting", "theft")
 AGES = (timedelta(days=1), timedelta(days=12), timedelta(days=100), timedelta(days=500))
@@ -61,7 +62,9 @@ class Stack:
 
     def store(self, batch: list[Report]) -> None:
         ingest.store_many(batch, self.reports, self.grids, self.pyramid, NOW, distinct=True)
-        while ingest.recompute(self.grids, self.recomputer, "test", 60, NOW, NOW.isoformat()).more:
+        while recompute.recompute(
+            self.grids, self.recomputer, "test", 60, NOW, NOW.isoformat()
+        ).more:
             pass
 
     def wipe(self) -> None:

@@ -16,18 +16,19 @@ from shared.config.settings import Settings
 from shared.geo import gridcodec
 from shared.geo.tiles import lonlat_to_world
 from shared.model.report import Report, report_id
-from shared.store.storage import ReportRow, grid_key
-from tests.unit.workers.test_pyramid import (
+from shared.store.keys import grid_key
+from shared.store.reports import ReportRow
+from tests.unit.workers.support import (
     NOW,
     Clock,
     World,
-    _grid_items,
     as_if,
     deferred,
+    grid_items,
     make_world,
 )
 from tests.unit.workers.test_runlog import fresh, process, run, same, side_by_side, snapshot
-from workers import ingest
+from workers import ingest, recompute
 from workers.removal import Selection, remove_reports, remove_rows, select_reports
 
 
@@ -53,13 +54,13 @@ def test_a_removed_report_leaves_every_grid_as_if_it_had_never_come(world: World
     gone = world.add(51.5002, -0.1201, "assault")  # its category appears nowhere else
     for w in (world, twin):
         assert w.recompute().markers
-    assert _grid_items(world) != _grid_items(twin)
+    assert grid_items(world) != grid_items(twin)
 
     found = remove_reports(world.reports, world.grids, [gone, str(uuid.uuid4())])
     assert list(found) == [gone]  # the unknown id is simply not found
     assert gone not in world.reports.ids()
     assert world.recompute().markers == 1
-    mine, theirs = _grid_items(world), _grid_items(twin)
+    mine, theirs = grid_items(world), grid_items(twin)
     assert {k: v for k, v in mine.items() if k in theirs} == theirs
     # The removed report's own layers keep their tiles, now empty (as when a window rolls on).
     assert all(not gridcodec.decode(mine[k]).any() for k in mine.keys() - theirs.keys())
@@ -149,7 +150,7 @@ def test_a_flood_selected_by_area_and_arrival_goes_and_the_grids_are_as_without_
     for w in (world, twin):
         assert w.recompute().markers
 
-    before = _grid_items(world)
+    before = grid_items(world)
     selection = Selection(bbox=(-0.13, 51.49, -0.11, 51.51), received_from=flood_at)
     rows = select_reports(world.reports, selection)
     assert {row.id for row in rows} == flood
@@ -157,7 +158,7 @@ def test_a_flood_selected_by_area_and_arrival_goes_and_the_grids_are_as_without_
     assert set(found) == flood and not flood & set(world.reports.ids())
     assert len(world.reports.ids()) == 2
     assert world.recompute().markers
-    mine, theirs = _grid_items(world), _grid_items(twin)
+    mine, theirs = grid_items(world), grid_items(twin)
     assert as_if(theirs, {k: v for k, v in mine.items() if k in theirs}, before)
     assert all(not gridcodec.decode(mine[k]).any() for k in mine.keys() - theirs.keys())
 
@@ -178,7 +179,7 @@ def test_a_removal_while_a_run_goes_on_is_on_the_map_after_the_runs_that_follow(
 ) -> None:
     """Removed between a run's chunks (`run`) or during its background pieces (`run_layers`)."""
     world = private
-    monkeypatch.setattr(ingest, "MARKERS_PER_CHUNK", 1)
+    monkeypatch.setattr(recompute, "MARKERS_PER_CHUNK", 1)
     cluster = [world.add(-33.9 + d, 18.4 + d) for d in (0.0, 0.0005, -0.0005)]
     deferred(world, Clock())
     assert _peak(world, -33.9, 18.4) > 0  # three reports: on the map

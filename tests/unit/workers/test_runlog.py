@@ -13,9 +13,11 @@ import pytest
 
 from shared.geo import gridcodec
 from shared.model.report import Report
-from shared.store.storage import Marker, StoredPoint, partition_key
-from tests.unit.workers.test_pyramid import NOW, World, _tiles, count_queries, make_world
-from workers import ingest, runlog
+from shared.store.grids import Marker
+from shared.store.keys import partition_key
+from shared.store.points import StoredPoint
+from tests.unit.workers.support import NOW, World, count_queries, make_world, tiles_at
+from workers import recompute, runlog
 from workers.runlog import PointCache, RunLog
 
 
@@ -37,8 +39,8 @@ def process(world: World, clock: Clock | None = None, max_reports: int = 10_000)
     return PointCache(log, max_reports, clock or Clock())
 
 
-def run(world: World, cache: PointCache | None) -> ingest.RecomputeResult:
-    return ingest.recompute(
+def run(world: World, cache: PointCache | None) -> recompute.RecomputeResult:
+    return recompute.recompute(
         world.grids, world.recomputer, "test", 60, NOW, NOW.isoformat(), cache=cache
     )
 
@@ -51,7 +53,9 @@ def side_by_side(world: World, n: int = 2) -> tuple[list[float], list[str]]:
 
 
 def snapshot(world: World, lons: list[float]) -> dict[str, np.ndarray]:
-    return {k: gridcodec.decode(v[0]) for k, v in world.grids.get_many(_tiles(world, lons)).items()}
+    return {
+        k: gridcodec.decode(v[0]) for k, v in world.grids.get_many(tiles_at(world, lons)).items()
+    }
 
 
 def same(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> bool:

@@ -1,9 +1,8 @@
-"""The ops command line: help everywhere, where it acts, scale (local and ECS), DLQ, seed data."""
+"""The ops command line: help everywhere, scale (local and ECS), DLQ, status, seed data, remove."""
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import threading
@@ -20,8 +19,10 @@ from shared.config.settings import Settings
 from shared.model.report import Report, parse_submission
 from shared.model.taskmsg import RECOMPUTE, STORE_REPORTS, celery_body
 from shared.ops import cli, dlq, seed
+from shared.store.grids import GridRepository
 from shared.store.provision import provision
-from shared.store.storage import GridRepository, ReportRepository
+from shared.store.reports import ReportRepository
+from tests.unit.shared.ops.support import write_state
 
 COMMANDS = [
     [],
@@ -57,37 +58,6 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with mock_aws():
         yield
-
-
-def write_state(path: Path, workers: int, pid: int | None = None) -> None:
-    path.write_text(
-        json.dumps(
-            {
-                "url": "http://127.0.0.1:8123",
-                "moto_url": "http://127.0.0.1:5999",
-                "pid": pid or os.getpid(),
-                "processes": {},
-                "workers": workers,
-            }
-        )
-    )
-
-
-def test_auto_mode_finds_a_running_make_run_stack_else_uses_the_settings(tmp_path: Path) -> None:
-    state = tmp_path / "stack.json"
-    parser = cli.build_parser()
-    target = cli.resolve(parser.parse_args(["--stack", str(state), "status"]), Settings())
-    assert target.mode == "aws" and target.settings.endpoint_url is None
-    write_state(state, 1)
-    target = cli.resolve(parser.parse_args(["--stack", str(state), "status"]), Settings())
-    assert target.mode == "local"
-    assert target.settings.endpoint_url == "http://127.0.0.1:5999"
-    assert target.api_url == "http://127.0.0.1:8123"
-    aws = cli.resolve(parser.parse_args(["--aws", "--stack", str(state), "status"]), Settings())
-    assert aws.mode == "aws"
-    write_state(state, 1, pid=2**22 + 12345)  # a pid that does not run: the stack is gone
-    with pytest.raises(cli.OpsError):
-        cli.resolve(parser.parse_args(["--local", "--stack", str(state), "status"]), Settings())
 
 
 def test_local_scale_asks_the_running_stack_and_waits_until_it_obeyed(tmp_path: Path) -> None:
@@ -216,16 +186,6 @@ def test_seed_data_is_reproducible_valid_and_inside_the_area() -> None:
     for bad in ("atlantis", "3,2,1,4", "a,b,c,d"):
         with pytest.raises(ValueError, match="--area"):
             seed.parse_area(bad)
-
-
-def test_progress_bar_writes_to_its_stream_in_tenths_when_not_a_terminal() -> None:
-    stream = io.StringIO()
-    bar = cli.Progress("rebuild", 20, stream)
-    for _ in range(20):
-        bar.advance()
-    lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("rebuild: 1/20") and lines[-1].startswith("rebuild: 20/20 (100%")
-    assert len(lines) == 11
 
 
 def test_dlq_decode_reads_our_messages_only() -> None:
