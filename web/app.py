@@ -17,7 +17,7 @@ from web import errors
 from web.grids import GridReader, RecentAnswers
 from web.middleware import CacheHeaders, RequestId, RequestIds, RequestLog, SecurityHeaders
 from web.openapi import OPENAPI_PATH, build_document
-from web.ratelimit import ClientAddress, RateLimit, SharedBuckets
+from web.ratelimit import Buckets, ClientAddress, RateLimit
 from web.replay import Replay
 from web.resources.health import HealthResource, ReadyResource
 from web.resources.heatmap import HeatmapResource, TileResource
@@ -37,15 +37,15 @@ def create_app(
     reader: GridReader,
     ready_checks: dict[str, Callable[[], None]],
     clock: Callable[[], datetime],
-    limiter: SharedBuckets | None = None,
+    limiter: Buckets | None = None,
     status: Callable[[], dict[str, Any]] | None = None,
     recent: RecentAnswers | None = None,
     pseudonyms: Callable[[str], str] | None = None,
 ) -> Replay:
-    """``limiter``: the host's shared token buckets for report submissions; None: no limit.
+    """``limiter``: the process's token buckets for report submissions; None: no limit.
     ``recent``: the last answers to heatmap reads, kept for ``GRID_CACHE_TTL`` by default.
     ``pseudonyms``: client key -> submitter pseudonym; default keyed by ``CLIENT_HASH_KEY``,
-    else the limiter's host key, else a random key of this process."""
+    else the limiter's key (the host's, ``web.hostkey``), else a random key of this process."""
     ids = RequestIds()
     middleware: list[Any] = [
         RequestLog(),

@@ -10,6 +10,7 @@ before it imports the app, so boto3, the batcher's threads and the locks become 
 
 from shared.config import gctune
 from shared.config.settings import Settings
+from web import hostkey  # noqa: F401 - made in the master: its workers share the key (web/hostkey.py)
 
 _settings = Settings.from_env()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 import uuid
@@ -11,10 +12,9 @@ from typing import Any
 import falcon
 
 from shared.config.settings import Settings
-from shared.obs.logs import FastLog
 from shared.obs.metrics import Metrics, metrics
 
-access_log = FastLog("safetyheatmap.access")
+access_log = logging.getLogger("safetyheatmap.access")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; "
@@ -110,7 +110,7 @@ def log_request(
     """The access line: one per request, whichever way it was answered."""
     access_log.info(
         "request",
-        {
+        extra={
             "method": method,
             "path": path,
             "status": status,

@@ -189,13 +189,8 @@ class Settings:
     client_hash_key: str = _setting(
         "",
         "Secret key of the HMAC that turns a client address into its rate-limit key and its "
-        "daily submitter pseudonym. Empty: a random key is made once per host and kept in the "
-        "rate-limit file (set one key for all hosts so pseudonyms agree across them).",
-    )
-    rate_limit_file: str = _setting(
-        "",
-        "Table shared by the gunicorn workers of one host. Empty: "
-        "safetyheatmap-ratelimit-<port>.bin in the system temp folder.",
+        "daily submitter pseudonym. Empty: the gunicorn master makes a random key at start, "
+        "shared by its workers (set one key for all hosts so pseudonyms agree across them).",
     )
     # --- acknowledgement batching ----------------------------------------------------------
     enqueue_batch_size: int = _setting(

@@ -1,11 +1,11 @@
-"""Token buckets: the maths, who the client is, sharing across processes, and the 429."""
+"""Token buckets: the maths, one process's buckets, who the client is, and the 429."""
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-from collections.abc import Iterator
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,12 @@ from falcon import testing
 
 from shared.config.settings import Settings, SettingsError
 from shared.geo.tiles import Pyramid
-from web import ratelimit
+from web import hostkey, ratelimit
 from web.app import create_app
 from web.grids import BlobCache, GridReader
-from web.ratelimit import ClientAddress, Decision, RateLimitFileError, SharedBuckets, refill, take
+from web.ratelimit import Buckets, ClientAddress, Decision, refill, take
 
+ROOT = Path(__file__).resolve().parents[3]
 ADD = "/api/safetyheatmap/report/add"
 GOOD = {"lat": 51.5, "lon": -0.12, "category": "harassment"}
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -39,15 +40,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def table(tmp_path: Path) -> Path:
-    return tmp_path / "rl.bin"
-
-
-@pytest.fixture
-def buckets(table: Path, clock: Clock) -> Iterator[SharedBuckets]:
-    b = SharedBuckets(table, per_minute=60, burst=3, clock=clock)
-    yield b
-    b.close()
+def buckets(clock: Clock) -> Buckets:
+    return Buckets(per_minute=60, burst=3, clock=clock)
 
 
 # --- bucket maths ------------------------------------------------------------------------------
@@ -72,7 +66,8 @@ def test_retry_after_header_is_whole_seconds_and_never_zero() -> None:
     assert Decision(False, 0.0, 2.0001).retry_after_header == 3
 
 
-def test_burst_then_steady_rate(buckets: SharedBuckets, clock: Clock) -> None:
+# --- the buckets ---------------------------------------------------------------------------------
+def test_burst_then_steady_rate(buckets: Buckets, clock: Clock) -> None:
     assert [buckets.take("198.51.100.1").allowed for _ in range(4)] == [True, True, True, False]
     denied = buckets.take("198.51.100.1")
     assert denied.retry_after == pytest.approx(1.0)  # 60/min: one token a second
@@ -85,141 +80,63 @@ def test_burst_then_steady_rate(buckets: SharedBuckets, clock: Clock) -> None:
     assert [buckets.take("198.51.100.1").allowed for _ in range(4)] == [True, True, True, False]
 
 
-def test_clients_have_their_own_buckets(buckets: SharedBuckets) -> None:
+def test_clients_have_their_own_buckets(buckets: Buckets) -> None:
     for _ in range(3):
         assert buckets.take("198.51.100.1").allowed
     assert not buckets.take("198.51.100.1").allowed
     assert buckets.take("198.51.100.2").allowed
 
 
-def test_state_survives_reopening_the_file(table: Path, clock: Clock) -> None:
-    first = SharedBuckets(table, per_minute=60, burst=2, clock=clock)
-    assert first.take("c").allowed and first.take("c").allowed
-    first.close()
-    again = SharedBuckets(table, per_minute=60, burst=2, clock=clock)
-    assert not again.take("c").allowed
-    again.close()
-
-
-def test_a_crowded_set_evicts_the_fullest_bucket_and_keeps_busy_ones(
-    table: Path, clock: Clock
-) -> None:
-    # One set of four ways: every client collides. Three clients drain their buckets, a fourth
-    # is idle (full); newcomers take the idle client's slot, the drained ones stay limited.
-    b = SharedBuckets(table, per_minute=60, burst=2, sets=1, ways=4, clock=clock)
+def test_the_least_recently_used_bucket_goes_first_and_busy_ones_stay(clock: Clock) -> None:
+    b = Buckets(per_minute=60, burst=2, max_clients=4, clock=clock)
     busy = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    assert b.take("10.0.0.4").allowed  # used first, then not again: the first to go
     for client in busy:
         assert b.take(client).allowed and b.take(client).allowed
-    assert b.take("10.0.0.4").allowed  # 1 token left: the fullest, so the first evicted
     for n in range(5, 20):
         assert b.take(f"10.0.0.{n}").allowed  # each newcomer starts with a full bucket
-    for client in busy:
-        assert not b.take(client).allowed, client
-    b.close()
+        for client in busy:  # still sending: kept, and still limited
+            assert not b.take(client).allowed, client
+    assert len(b) == 4
+    assert b.take("10.0.0.4").allowed and b.take("10.0.0.4").allowed  # forgotten: full again
 
 
-def test_with_more_busy_clients_than_ways_eviction_errs_towards_letting_through(
-    table: Path, clock: Clock
-) -> None:
-    b = SharedBuckets(table, per_minute=60, burst=1, sets=1, ways=2, clock=clock)
-    assert b.take("a").allowed and b.take("b").allowed
-    assert b.take("c").allowed  # evicts a drained bucket: documented leniency
-    b.close()
+def test_threads_share_one_bucket_without_losing_a_take(clock: Clock) -> None:
+    b = Buckets(per_minute=1, burst=200, clock=clock)
+    allowed: list[bool] = []
+    start = threading.Barrier(8)
+
+    def run() -> None:
+        start.wait(10)
+        allowed.extend(b.take("192.0.2.10").allowed for _ in range(50))
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(allowed) == 400 and sum(allowed) == 200  # one bucket of 200 for 400 attempts
 
 
-# --- the file ------------------------------------------------------------------------------------
-def test_the_file_is_private_and_holds_no_address(buckets: SharedBuckets, table: Path) -> None:
-    buckets.take("203.0.113.77")
-    assert table.stat().st_mode & 0o777 == 0o600
-    data = table.read_bytes()
-    assert b"203.0.113.77" not in data and bytes([203, 0, 113, 77]) not in data
+def test_buckets_hold_no_address_and_use_the_configured_key_else_the_hosts() -> None:
+    b = Buckets(per_minute=60, burst=1)
+    b.take("203.0.113.77")
+    assert not any(b"203.0.113.77" in slot for slot in b._buckets)
+    assert b.secret == hostkey.KEY and len(hostkey.KEY) == 32
+    assert Buckets(per_minute=60, burst=1, key=b"deployment secret").secret == b"deployment secret"
+    with pytest.raises(ValueError):
+        Buckets(per_minute=0, burst=1)
 
 
-def test_refuses_a_file_others_can_write(tmp_path: Path) -> None:
-    path = tmp_path / "rl.bin"
-    path.write_bytes(b"")
-    path.chmod(0o666)
-    with pytest.raises(RateLimitFileError, match="0600"):
-        SharedBuckets(path, per_minute=60, burst=3)
-
-
-def test_refuses_a_symlink(tmp_path: Path) -> None:
-    target = tmp_path / "elsewhere"
-    target.write_bytes(b"")
-    target.chmod(0o600)
-    (tmp_path / "rl.bin").symlink_to(target)
-    with pytest.raises(RateLimitFileError):
-        SharedBuckets(tmp_path / "rl.bin", per_minute=60, burst=3)
-
-
-def test_a_foreign_or_resized_table_is_reset(table: Path, clock: Clock) -> None:
-    table.write_bytes(b"not a table" * 10)
-    table.chmod(0o600)
-    b = SharedBuckets(table, per_minute=60, burst=1, sets=8, ways=2, clock=clock)
-    assert b.take("x").allowed and not b.take("x").allowed
-    b.close()
-    resized = SharedBuckets(table, per_minute=60, burst=1, sets=16, ways=2, clock=clock)
-    assert resized.take("x").allowed
-    resized.close()
-
-
-def test_a_configured_key_is_used_and_an_empty_one_is_generated_once(table: Path) -> None:
-    a = SharedBuckets(table, per_minute=60, burst=1)
-    b = SharedBuckets(table, per_minute=60, burst=1)
-    keyed = SharedBuckets(table, per_minute=60, burst=1, key=b"deployment secret")
-    assert a.key_fingerprint == b.key_fingerprint != keyed.key_fingerprint
-    for x in (a, b, keyed):
-        x.close()
-
-
-# --- several processes --------------------------------------------------------------------------
-def _worker(path: str, client: str, n: int, barrier: Any, results: Any) -> None:
-    b = SharedBuckets(Path(path), per_minute=1, burst=20)
-    barrier.wait(60)  # both processes have the file open: now race for the same bucket
-    allowed = sum(b.take(client).allowed for _ in range(n))
-    results.put((os.getpid(), allowed, b.key_fingerprint))
-    b.close()
-
-
-@pytest.mark.timeout(120)
-def test_two_processes_share_one_bucket_and_one_key(table: Path) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [
-        ctx.Process(target=_worker, args=(str(table), "192.0.2.10", 30, barrier, results))
-        for _ in range(2)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        got = [results.get(timeout=60) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(30)
-            if p.is_alive():  # pragma: no cover - only when the test already failed
-                p.kill()
-    assert all(p.exitcode == 0 for p in procs)
-    pids, allowed, keys = zip(*got, strict=True)
-    assert len(set(pids)) == 2
-    assert sum(allowed) == 20  # one bucket of 20 between 60 attempts (1/min refills ~nothing)
-    assert len(set(keys)) == 1
-
-
-def test_a_forked_child_reopens_the_file(buckets: SharedBuckets) -> None:
-    buckets.take("p")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child reports through the pipe
-        try:
-            ok = buckets.take("p").allowed
-            os.write(write, b"1" if ok else b"0")
-        finally:
-            os._exit(0)
-    os.close(write)
-    assert os.read(read, 1) == b"1"
-    os.waitpid(pid, 0)
-    assert buckets.take("p").allowed  # parent: 3 - 1 (parent) - 1 (child) = 1 left
-    assert not buckets.take("p").allowed
+def test_the_gunicorn_master_makes_the_host_key_before_it_forks_workers() -> None:
+    probe = (
+        "import runpy, sys; runpy.run_path('web/gunicorn_conf.py'); "
+        "print('web.hostkey' in sys.modules, 'web.ratelimit' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["True", "False"]  # the key, not the app's modules
 
 
 # --- who is the client ---------------------------------------------------------------------------
@@ -270,12 +187,12 @@ def test_settings_parse_and_check_the_new_fields() -> None:
             Settings.from_env(env)
 
 
-def test_from_settings_uses_the_configured_file(tmp_path: Path) -> None:
-    s = Settings(rate_limit_file=str(tmp_path / "t.bin"), port=4321)
+def test_from_settings_takes_the_limits_and_the_key() -> None:
+    s = Settings(rate_limit_per_minute=6, rate_limit_burst=2, client_hash_key="k")
     b = ratelimit.from_settings(s)
-    assert b is not None and b.path == tmp_path / "t.bin"
-    b.close()
-    assert ratelimit.default_path(Settings(port=4321)).name == "safetyheatmap-ratelimit-4321.bin"
+    assert b is not None and b.secret == b"k"
+    assert [b.take("c").allowed for _ in range(3)] == [True, True, False]
+    assert b.take("c").retry_after_header == 10  # 6/min: a token every 10 s
 
 
 # --- through the app -----------------------------------------------------------------------------
@@ -292,9 +209,7 @@ class _Grids:
         return {}
 
 
-def _client(
-    tmp_path: Path, limiter: SharedBuckets, **settings: Any
-) -> tuple[testing.TestClient, _Queue]:
+def _client(tmp_path: Path, limiter: Buckets, **settings: Any) -> tuple[testing.TestClient, _Queue]:
     queue = _Queue()
     reader = GridReader(BlobCache(_Grids(), 1, 8), Pyramid(200, 16))  # type: ignore[arg-type]
     app = create_app(
@@ -317,8 +232,8 @@ def _post(client: testing.TestClient, **kwargs: Any) -> testing.Result:
     )
 
 
-def test_429_with_retry_after_in_the_error_shape(tmp_path: Path, table: Path, clock: Clock) -> None:
-    limiter = SharedBuckets(table, per_minute=30, burst=2, clock=clock)
+def test_429_with_retry_after_in_the_error_shape(tmp_path: Path, clock: Clock) -> None:
+    limiter = Buckets(per_minute=30, burst=2, clock=clock)
     client, queue = _client(tmp_path, limiter)
     assert [_post(client).status_code for _ in range(2)] == [202, 202]
     resp = _post(client)
@@ -342,13 +257,12 @@ def test_429_with_retry_after_in_the_error_shape(tmp_path: Path, table: Path, cl
     assert _post(client, headers={"X-Forwarded-For": "198.51.100.1"}).status_code == 429
     clock.t += 2
     assert _post(client).status_code == 202
-    limiter.close()
 
 
 def test_behind_a_trusted_proxy_each_forwarded_client_has_a_bucket(
-    tmp_path: Path, table: Path, clock: Clock
+    tmp_path: Path, clock: Clock
 ) -> None:
-    limiter = SharedBuckets(table, per_minute=30, burst=1, clock=clock)
+    limiter = Buckets(per_minute=30, burst=1, clock=clock)
     client, _ = _client(tmp_path, limiter, trusted_proxies=("10.0.0.0/8",))
 
     def post(xff: str) -> int:
@@ -361,7 +275,6 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_a_bucket(
     assert post("198.51.100.1") == 429
     assert post("spoof, 198.51.100.2") == 202
     assert post("198.51.100.1, 198.51.100.2") == 429  # the right-most untrusted hop counts
-    limiter.close()
 
 
 def test_no_limiter_means_no_limit(tmp_path: Path) -> None:

@@ -1,11 +1,9 @@
-"""EMF lines, structured logs, the request log and the freshness bookkeeping behind status."""
+"""EMF lines, the request log and the freshness bookkeeping behind status (log lines:
+test_logs.py)."""
 
 from __future__ import annotations
 
-import io
-import json
 import logging
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,13 +15,6 @@ from falcon import testing
 from moto import mock_aws
 
 from shared.config.settings import Settings
-from shared.obs.logs import (
-    FastLog,
-    JsonFormatter,
-    TextFormatter,
-    configure_logging,
-    flush_access_log,
-)
 from shared.obs.metrics import MAX_VALUES, NAMESPACE, Metrics
 from shared.obs.status import FreshnessLog, StatusReader, bucket_of, bucket_value, quantile
 from shared.store.provision import provision
@@ -96,83 +87,6 @@ def test_many_observations_at_once_are_each_kept_and_split_at_the_limit() -> Non
     assert [len(d["EnqueueLatency"]) for d in lines] == [MAX_VALUES, MAX_VALUES, 1]
     values = [v for d in lines for v in d["EnqueueLatency"]]
     assert values[:3] == [1.0, 2.0, 3.0] and len(values) == 2 * MAX_VALUES + 1
-
-
-def test_logs_are_json_lines_and_emf_documents_stay_unwrapped() -> None:
-    stream = io.StringIO()
-    configure_logging("INFO", "web", stream)
-    logging.getLogger("safetyheatmap.test").info(
-        "request", extra={"request_id": "abc", "duration_ms": 1.5}
-    )
-    stats = Metrics(interval=60)
-    stats.count("ReportsAccepted")
-    stats.flush()
-    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
-    assert first["msg"] == "request" and first["request_id"] == "abc"
-    assert first["service"] == "web" and first["level"] == "info"
-    assert second["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "SafetyHeatmap"
-    assert second["ReportsAccepted"] == 1 and second["service"] == "web"
-
-
-def test_a_terminal_gets_readable_lines() -> None:
-    record = logging.makeLogRecord(
-        {"msg": "request", "levelname": "INFO", "status": 202, "path": "/x"}
-    )
-    line = TextFormatter("web").format(record)
-    assert "web INFO request" in line and "status=202" in line and "{" not in line
-    emf = logging.makeLogRecord({"msg": "metrics", "emf": {"_aws": {}, "Lat": [1.0, 2.0, 9.0]}})
-    assert "METRICS Lat=n=3,p50=2,max=9" in TextFormatter("web").format(emf)
-    assert json.loads(JsonFormatter("w").format(emf)) == {
-        "_aws": {},
-        "Lat": [1.0, 2.0, 9.0],
-        "service": "w",
-    }
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-@pytest.mark.parametrize("stream_type", [io.StringIO, Terminal])
-def test_the_fast_access_log_writes_the_line_the_formatter_would(
-    stream_type: type[io.StringIO],
-) -> None:
-    stream = stream_type()
-    configure_logging("INFO", "web", stream)
-    fields = {
-        "method": "GET",
-        "path": '/p"\u00fc\\n\u2028',
-        "status": 304,
-        "duration_ms": 0.4,
-        "request_id": None,
-        "cached": True,
-        "sizes": [1, 2.5],
-    }
-    FastLog("safetyheatmap.access").info("request", dict(fields))
-    assert stream.getvalue() == ""  # buffered for the flusher
-    flush_access_log()
-    logging.getLogger("safetyheatmap.access").info("request", extra=dict(fields))
-    fast, slow = stream.getvalue().rstrip("\n").split("\n")  # not splitlines: U+2028
-    if stream_type is Terminal:  # "HH:MM:SS web INFO request  method=GET ..."
-        assert fast.split(" ", 1)[1] == slow.split(" ", 1)[1]
-        assert "status=304" in fast and "cached=true" in fast
-    else:
-        a, b = json.loads(fast), json.loads(slow)
-        assert list(a) == list(b)  # the same keys in the same order
-        ts_a, ts_b = a["ts"], b["ts"]
-        assert fast.replace(ts_a, "T") == slow.replace(ts_b, "T")  # byte for byte
-        stamps = a.pop("ts"), b.pop("ts")  # the same format; a millisecond may tick between
-        assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", t) for t in stamps)
-        assert a == b
-        assert a["logger"] == "safetyheatmap.access"
-    logging.getLogger("safetyheatmap.access").setLevel(logging.WARNING)
-    try:
-        FastLog("safetyheatmap.access").info("request", dict(fields))
-        flush_access_log()
-    finally:
-        logging.getLogger("safetyheatmap.access").setLevel(logging.NOTSET)
-    assert stream.getvalue().count("\n") == 2  # below the level: nothing
 
 
 # --- the request log ---------------------------------------------------------------------------
