@@ -1,8 +1,10 @@
 """The embedded default stack: moto server, provisioning, gunicorn and Celery workers.
 
-``make run`` and the integration tests start the same processes through this module, and each
-start waits, with a deadline, until the process answers (or says it is ready) before going on;
-a process that dies early fails the start with the tail of its log.
+``make run`` (shared/dev/makerun.py) and the integration tests start the same processes
+through ``Stack``; the child-process helpers (ports, waiting with a deadline, logs) are in
+shared/dev/procs.py and re-exported here for the tests and benchmarks that import them.
+
+    python -m shared.dev.devstack     (``make run``)
 """
 
 from __future__ import annotations
@@ -11,86 +13,22 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.config.settings import Settings
+from shared.dev.procs import Proc, StartError, free_port, http_ok, wait_until
 from shared.model.taskmsg import ROLL_WINDOWS, celery_body
 from shared.store import aws
 from shared.store.provision import provision
 
+__all__ = ["BIN", "ROOT", "Proc", "Stack", "StartError", "free_port", "http_ok", "wait_until"]
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ROLL_EVERY_S = 3600.0
 DISTINCT = "SAFETYHEATMAP_PRIVACY_DISTINCT_SUBMITTERS"
-
-
-class StartError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(
-    check: Callable[[], bool],
-    timeout: float,
-    what: str,
-    proc: subprocess.Popen[bytes] | None = None,
-    log: Path | None = None,
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise StartError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise StartError(f"{what} did not come up within {timeout:.0f}s:\n{_tail(log)}")
-
-
-def http_ok(url: str, timeout: float = 1.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - our own loopback URL
-            return bool(200 <= resp.status < 300)
-    except OSError:
-        return False
-
-
-def _tail(log: Path | None, lines: int = 40) -> str:
-    if log is None or not log.exists():
-        return ""
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-    log_start: int = 0
-    """Size of the log when this process started: logs are appended to across runs, and an
-    earlier run's "ready." must not pass for this one's (it once let `make run` print the URL
-    before its worker had started)."""
-
-    def output(self) -> str:
-        """What this process has written to its log so far."""
-        with self.log.open("rb") as fh:
-            fh.seek(self.log_start)
-            return fh.read().decode(errors="replace")
 
 
 @dataclass
@@ -339,85 +277,8 @@ class Stack:
         tmp.replace(path)
 
 
-def _caught_signals(pid: int) -> int:
-    """The mask of signals a process handles (Linux /proc); 0 when unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("SigCgt:"):
-                return int(line.split()[1], 16)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def _parent_is_stopping(parent: int, caught_at_start: int) -> bool:
-    """GNU make forwards SIGTERM to us but not a SIGINT sent to make's pid alone: it resets its
-    handler to the default and waits for us. A handler that disappeared means make was told to
-    stop (SIGINT, SIGHUP or SIGQUIT), so we stop too instead of leaving make waiting forever."""
-    watched = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGHUP - 1)) | (1 << (signal.SIGQUIT - 1))
-    lost = caught_at_start & ~_caught_signals(parent) & watched
-    return os.getppid() != parent or bool(lost)
-
-
-def main() -> int:
-    """``make run``: start everything, print the URL, stop everything on SIGINT/SIGTERM."""
-    settings = Settings.from_env()
-    if DISTINCT not in os.environ:
-        print(
-            f"privacy: every report counts towards PRIVACY_MIN_REPORTS ({DISTINCT}=false: a "
-            "local stack's reports all come from one address); set it to true to count "
-            "distinct submitters as deployments do",
-            flush=True,
-        )
-    run_dir = ROOT / ".run"
-    stack = Stack(run_dir, port=settings.port)
-    stopping = {"now": False}
-
-    def on_signal(signum: int, frame: object) -> None:
-        stopping["now"] = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    parent = os.getppid()
-    parent_caught = _caught_signals(parent)
-    print(f"starting: emulator on {stack.moto_url}, logs in {run_dir}/", flush=True)
-    try:
-        stack.start(workers=1)
-        stack.write_state(run_dir / "stack.json")
-        print(f"SafetyHeatmap is running at {stack.url}/  (Ctrl-C stops it)", flush=True)
-        control = run_dir / "control.json"
-        control.unlink(missing_ok=True)
-        next_roll = 0.0
-        while not stopping["now"]:
-            if _parent_is_stopping(parent, parent_caught):
-                break
-            if time.monotonic() >= next_roll:
-                # The local stand-in for the EventBridge schedule: windows roll hourly.
-                stack.send_roll_windows()
-                next_roll = time.monotonic() + ROLL_EVERY_S
-            if stack.apply_control(control):
-                stack.write_state(run_dir / "stack.json")
-            for proc in list(stack.procs):
-                if proc.popen.poll() is None:
-                    continue
-                print(
-                    f"{proc.name} exited with {proc.popen.returncode}; see {proc.log}", flush=True
-                )
-                if proc.name.startswith("worker"):
-                    # Supervise workers as ECS would: replace a crashed one, keep serving.
-                    stack.procs.remove(proc)
-                    stack.start_worker()
-                    stack.write_state(run_dir / "stack.json")
-                else:
-                    stopping["now"] = True
-            time.sleep(0.2)
-    finally:
-        print("stopping...", flush=True)
-        stack.stop()
-        (run_dir / "stack.json").unlink(missing_ok=True)
-        print("stopped", flush=True)
-    return 0
-
-
 if __name__ == "__main__":
+    # Imported here: makerun imports this module (which, run as a script, is __main__).
+    from shared.dev.makerun import main
+
     sys.exit(main())
