@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from shared.config.settings import Settings
+from shared.ops.commands.backup import add_backup_parsers
 from shared.ops.commands.deadletters import cmd_dlq_list, cmd_dlq_redrive
 from shared.ops.commands.provisioning import cmd_init, cmd_settings
 from shared.ops.commands.recompute import cmd_rebuild, cmd_roll
@@ -126,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{when}-to", metavar="TIME", help=f"reports {what} before TIME")
     p.add_argument("--yes", action="store_true", help="remove the selected reports")
     p.set_defaults(func=cmd_remove)
+
+    add_backup_parsers(sub)
     return parser
 
 

@@ -252,6 +252,24 @@ class ReportRepository:
                 received_at=datetime.fromisoformat(item["received_at"]["S"]),
             )
 
+    def backup_rows(self) -> Iterator[tuple[ReportRow, bool]]:
+        """Every stored report as a backup keeps it, with whether it counts towards the privacy
+        threshold (never its pseudonym or description): a paged full scan, one row at a time,
+        so a backup's memory does not grow with the table (for the export command only)."""
+        projection = "pk, sk, lat, lon, category, occurred_at, received_at, pt"
+        for item in self._report_items(projection):
+            packed = unpack_points(item["pt"]["B"]) if "pt" in item else []
+            row = ReportRow(
+                id=item["sk"]["S"],
+                partition=item["pk"]["S"][2:],
+                lon=float(item["lon"]["N"]),
+                lat=float(item["lat"]["N"]),
+                category=item["category"]["S"],
+                occurred_at=datetime.fromisoformat(item["occurred_at"]["S"]),
+                received_at=datetime.fromisoformat(item["received_at"]["S"]),
+            )
+            yield row, all(p.unit for p in packed)
+
     def delete_rows(self, rows: Iterable[ReportRow]) -> dict[str, list[str]]:
         """Delete the reports `rows` found, and the guards of keyed ones; returns where each
         was stored, as :meth:`delete_many` does."""
