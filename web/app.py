@@ -19,9 +19,10 @@ from web.middleware import CacheHeaders, RequestId, RequestIds, RequestLog, Secu
 from web.openapi import OPENAPI_PATH, build_document
 from web.ratelimit import Buckets, ClientAddress, RateLimit
 from web.replay import Replay
+from web.resources.export import ExportResource
 from web.resources.health import HealthResource, ReadyResource
 from web.resources.heatmap import HeatmapResource, TileResource
-from web.resources.meta import CategoriesResource, ConfigResource
+from web.resources.meta import CategoriesResource, ConfigResource, SummaryResource
 from web.resources.openapi import OpenApiResource
 from web.resources.reports import Enqueue, ReportResource
 from web.resources.status import StatusResource
@@ -41,6 +42,7 @@ def create_app(
     status: Callable[[], dict[str, Any]] | None = None,
     recent: RecentAnswers | None = None,
     pseudonyms: Callable[[str], str] | None = None,
+    summary: Callable[[], str | None] | None = None,
 ) -> Replay:
     """``limiter``: the process's token buckets for report submissions; None: no limit.
     ``recent``: the last answers to heatmap reads, kept for ``GRID_CACHE_TTL`` by default.
@@ -80,6 +82,8 @@ def create_app(
     )
     app.add_route(f"{API}/categories", CategoriesResource())
     app.add_route(f"{API}/config", ConfigResource(settings))
+    # Where the page opens (the worker's summary); without a store, the world view.
+    app.add_route(f"{API}/summary", SummaryResource(summary or (lambda: None)))
     # Answers repeat within the grid cache's TTL (many viewers of one city): serve them as is.
     recent = recent or RecentAnswers(settings.grid_cache_ttl, current=reader.current)
     app.add_route(
@@ -88,6 +92,17 @@ def create_app(
     )
     app.add_route(
         f"{API}/heatmap/tiles/{{z:int}}/{{x:int}}/{{y}}.png", TileResource(reader, pyramid, recent)
+    )
+    app.add_route(
+        f"{API}/heatmap/export",
+        ExportResource(
+            reader,
+            pyramid,
+            settings.max_grid_cells,
+            recent,
+            settings.privacy_min_reports,
+            settings.data_licence,
+        ),
     )
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(ready_checks))

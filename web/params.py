@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.config.categories import ALL, CATEGORY_IDS
 from shared.geo.tiles import WINDOWS
+from shared.model.report import ValidationError
 from web.errors import BadRequest
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -132,3 +133,28 @@ class Zoom:
 
 
 ZOOM = Zoom()
+
+
+@dataclass(frozen=True)
+class Format:
+    """The export's required file format; one out of the list is a 422 naming ``format``."""
+
+    name: str = "format"
+    options: tuple[str, ...] = ("geojson", "csv", "geotiff")
+
+    def parse(self, raw: str | None) -> str:
+        if raw not in self.options:
+            raise ValidationError(self.name, "must be one of " + ", ".join(self.options))
+        return raw
+
+    def parameter(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": True,
+            "description": "The file format: GeoJSON cell polygons, CSV cell centres, GeoTIFF.",
+            "schema": {"type": "string", "enum": list(self.options)},
+        }
+
+
+FORMAT = Format()

@@ -60,4 +60,5 @@ def build_app(settings: Settings) -> WsgiApp:
         clock=lambda: datetime.now(UTC),
         limiter=rate_limiter(settings),
         status=StatusReader(sqs, ddb, settings, cache_ttl=settings.status_cache_ttl),
+        summary=grids.get_summary,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.store.grids import GridRepository, Marker
@@ -59,6 +59,8 @@ class RecomputeResult:
     """The background pass was cut by its slice: schedule the next run at once to go on."""
     background_in: float | None = None
     """Background work waits for its cadence: schedule a run this many seconds from now."""
+    partitions: set[str] = field(default_factory=set)
+    """The partitions this run recomputed (``workers.summary`` refreshes what they touch)."""
 
 
 def recompute(
@@ -172,6 +174,7 @@ def _chunk_done(
     if not result.markers:  # the run's one time: written once, not once a chunk
         grids.put_meta("last_computed_at", computed_at)
     result.markers += len(markers)
+    result.partitions.update(m.partition for m in markers)
     if on_visible is not None:
         # These reports now show on the map as it opens (every layer, without deferral; the
         # first layers at the fine zooms, with it).

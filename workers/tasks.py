@@ -27,7 +27,7 @@ from shared.model.report import Report, ValidationError
 from shared.model.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
 from shared.obs.metrics import metrics
 from shared.store.keys import utc_now_iso
-from workers import ingest, recompute
+from workers import ingest, recompute, summary
 from workers.background import BACKGROUND_SCHEDULED
 from workers.services import Services
 
@@ -200,6 +200,8 @@ class Runner:
             self.retry_or_reject(task, exc)
         if wait:
             raise task.retry(countdown=1.0)
+        if result.partitions:  # where the page opens: from the tiles this run wrote
+            self.bookkeeping(lambda: summary.refresh(s.grids, s.pyramid, result.partitions))
         if not result.ran:
             log.info("another trigger waits for the running recompute", extra={"task": RECOMPUTE})
             return

@@ -8,8 +8,11 @@ import {
   getCategories,
   getConfig,
   getHeatmapSummary,
+  getOpening,
   type HeatmapSummary,
+  type Opening,
 } from "./api";
+import { Download } from "./components/Download";
 import { Filters } from "./components/Filters";
 import { Freshness } from "./components/Freshness";
 import { Legend } from "./components/Legend";
@@ -34,12 +37,17 @@ function defaultWindow(windows: string[]): string {
   return windows.includes("30d") ? "30d" : windows[0];
 }
 
-function initialView(fromUrl: PartialView, config: Config): ViewState {
+/** Where the page opens with no reports yet: the whole world, with the first-report message. */
+export const WORLD_VIEW = { lat: 20, lon: 0, zoom: 2 };
+
+/** `opening`: the server's summary (null if it could not be read: the configured default). */
+export function initialView(fromUrl: PartialView, config: Config, opening: Opening | null = null): ViewState {
   const windowOk = fromUrl.window !== undefined && config.windows.includes(fromUrl.window);
+  const fallback = opening === null ? null : (opening.open ?? WORLD_VIEW);
   return {
-    lat: fromUrl.lat ?? config.default_center[0],
-    lon: fromUrl.lon ?? config.default_center[1],
-    zoom: Math.min(fromUrl.zoom ?? config.default_zoom, config.max_zoom),
+    lat: fromUrl.lat ?? fallback?.lat ?? config.default_center[0],
+    lon: fromUrl.lon ?? fallback?.lon ?? config.default_center[1],
+    zoom: Math.min(fromUrl.zoom ?? fallback?.zoom ?? config.default_zoom, config.max_zoom),
     category: fromUrl.category ?? "all",
     window: windowOk ? (fromUrl.window as string) : defaultWindow(config.windows),
   };
@@ -59,6 +67,9 @@ export function App() {
   const [summaryError, setSummaryError] = useState<string | null>(null);
   const [heatTilesOk, setHeatTilesOk] = useState(true);
   const [heatVersion, setHeatVersion] = useState<string | null>(null);
+  // Only asked for when the URL names no place: undefined while it is on its way.
+  const needsOpening = fromUrl.lat === undefined;
+  const [opening, setOpening] = useState<Opening | null | undefined>(needsOpening ? undefined : null);
   const firstComputedAt = useRef(new Map<string, string | null>());
   const mapApi = useRef<MapApi | null>(null);
 
@@ -86,8 +97,20 @@ export function App() {
   useEffect(loadCategories, [loadCategories]);
 
   useEffect(() => {
-    if (config && !view) setView(initialView(fromUrl, config));
-  }, [config, view, fromUrl]);
+    if (!needsOpening) return;
+    let live = true;
+    getOpening(withTimeout(CONFIG_TIMEOUT_MS))
+      .then((o) => live && setOpening(o))
+      .catch(() => live && setOpening(null));
+    return () => {
+      live = false;
+    };
+  }, [needsOpening]);
+
+  useEffect(() => {
+    if (config && !view && opening !== undefined) setView(initialView(fromUrl, config, opening));
+  }, [config, view, fromUrl, opening]);
+  const noReports = opening != null && opening.open === null;
 
   // Keep the URL in step with the view so that it can be shared.
   useEffect(() => {
@@ -195,6 +218,12 @@ export function App() {
               The server could not be reached. The heatmap may be missing and reports cannot be sent until it is back.
             </p>
           )}
+          {noReports && (
+            <p className="notice first-report" role="status">
+              No reports yet. Be the first: pick the place on the map, or use your location, and send it with{" "}
+              <a href="#report">the report form</a>.
+            </p>
+          )}
           <section className="card" aria-labelledby="heatmap-title">
             <h2 id="heatmap-title">Heatmap</h2>
             {view && (
@@ -219,6 +248,7 @@ export function App() {
             />
             <Freshness computedAt={summary?.computed_at ?? null} error={summaryError} />
             {!heatTilesOk && <p className="field-error">Some heatmap tiles could not be loaded.</p>}
+            {view && <Download bbox={area?.bbox ?? null} category={view.category} window={view.window} />}
           </section>
           <section className="card" id="report" tabIndex={-1}>
             <ReportForm

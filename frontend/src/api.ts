@@ -202,3 +202,35 @@ export function heatmapTileTemplate(category: string, window: string, version: s
   if (version) params.set("v", version);
   return `${API_BASE}/heatmap/tiles/{z}/{x}/{y}.png?${params.toString()}`;
 }
+
+/** Where the page opens without a view in its URL (the worker's summary of the shown map). */
+export interface Opening {
+  /** The densest area the map shows; null when there are no reports yet. */
+  open: { lat: number; lon: number; zoom: number } | null;
+}
+
+export async function getOpening(fetchImpl: FetchLike = fetch): Promise<Opening> {
+  const raw = await fetchJson<Record<string, unknown>>(`${API_BASE}/summary`, undefined, fetchImpl);
+  const o = (raw?.open && typeof raw.open === "object" ? raw.open : null) as Record<string, unknown> | null;
+  const ok = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+  return { open: o && ok(o.lat) && ok(o.lon) && ok(o.zoom) ? { lat: o.lat, lon: o.lon, zoom: o.zoom } : null };
+}
+
+export const EXPORT_FORMATS = ["geojson", "csv", "geotiff"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** The export of what the map shows: the view's bbox and the layer's parameters (as heatmap/get names them). */
+export function exportUrl(
+  bbox: [number, number, number, number],
+  category: string,
+  window: string,
+  format: ExportFormat = "geojson",
+): string {
+  const params = new URLSearchParams({
+    bbox: bbox.map((v) => v.toFixed(5)).join(","),
+    format,
+    category,
+    window,
+  });
+  return `${API_BASE}/heatmap/export?${params.toString()}`;
+}

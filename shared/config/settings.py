@@ -164,6 +164,9 @@ class Settings:
     grid_cache_size: int = _setting(2048, "Grids kept in the in-process cache.")
     retry_after: int = _setting(5, "Retry-After (s) sent with a 503.")
     frontend_dir: str = _setting("", "Static frontend folder; empty: the repo's frontend_dist.")
+    data_licence: str = _setting(
+        "ODbL-1.0", "The licence (SPDX id) stated in every heatmap/export file's metadata."
+    )
     cors_origins: tuple[str, ...] = _setting((), "Origins allowed by CORS (comma-separated).")
     base_tiles_url: str = _setting(
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "Base-map tile URL the page uses."

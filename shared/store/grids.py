@@ -19,6 +19,9 @@ from shared.store.dynamo import conditional_failed, get_all, write_all
 from shared.store.keys import GRID_SK, META_PK, OVERVIEW, TILES_WRITTEN
 from shared.store.points import StoredPoint, pack_points, unpack_points
 
+SUMMARY = "summary"
+"""The meta item of where the page opens (``workers.summary``)."""
+
 
 @dataclass(frozen=True)
 class Marker:
@@ -299,6 +302,13 @@ class GridRepository:
             TableName=self._table,
             Item={"pk": {"S": META_PK}, "sk": {"S": name}, "value": {"S": value}},
         )
+
+    def get_summary(self) -> str | None:
+        """The page's opening summary (``workers.summary``), as the worker kept it."""
+        return self.get_meta(SUMMARY)
+
+    def put_summary(self, value: str) -> None:
+        self.put_meta(SUMMARY, value)
 
 
 def _tuple(points: list[StoredPoint] | None) -> tuple[StoredPoint, ...] | None:

@@ -9,6 +9,8 @@ reports planted beside someone else's from one address count as one submitter.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -106,6 +108,36 @@ def tile_shown_within(url: str, z: int, lat: float, lon: float, metres: float, *
     return opaque
 
 
+def export_shown_within(
+    url: str, bbox: tuple[float, ...], z: int, lat: float, lon: float, metres: float, **layer: str
+) -> float:
+    """The largest density heatmap/export's CSV and GeoJSON give within `metres` of (lat, lon)."""
+    params = {"bbox": ",".join(f"{v:.6f}" for v in bbox), "zoom": z, **layer}
+    points: list[tuple[float, float, float]] = []
+    resp = requests.get(
+        f"{url}{API}/heatmap/export", params={**params, "format": "csv"}, timeout=10
+    )
+    assert resp.status_code == 200
+    points += [
+        (float(r["lon"]), float(r["lat"]), float(r["density"]))
+        for r in csv.DictReader(io.StringIO(resp.text))
+    ]
+    resp = requests.get(
+        f"{url}{API}/heatmap/export", params={**params, "format": "geojson"}, timeout=10
+    )
+    assert resp.status_code == 200
+    for feature in resp.json()["features"]:
+        (w, s), _, (e, n) = feature["geometry"]["coordinates"][0][:3]
+        points.append(((w + e) / 2, (s + n) / 2, feature["properties"]["density"]))
+    shown = 0.0
+    for plon, plat, value in points:
+        dy = math.radians(plat - lat) * R_EARTH
+        dx = math.radians(plon - lon) * R_EARTH * math.cos(math.radians(lat))
+        if dx * dx + dy * dy <= metres * metres:
+            shown = max(shown, value)
+    return shown
+
+
 def test_no_grid_or_tile_shows_a_lone_report_or_a_planted_cluster(stack: Any) -> None:
     url = stack.url
     ne = offset(*LONE, 1060, 45)
@@ -153,3 +185,8 @@ def test_no_grid_or_tile_shows_a_lone_report_or_a_planted_cluster(stack: Any) ->
         for z in (10, 12, 14, 16):
             for place in (LONE, PLANTED):
                 assert tile_shown_within(url, z, *place, 400, **layer) == 0, (z, layer, place)
+        for z in (10, 12, 14, 16):
+            for place in (LONE, PLANTED):
+                shown = export_shown_within(url, around(*place, 410), z, *place, 400, **layer)
+                assert shown == 0, ("export", z, layer, place)
+    assert export_shown_within(url, around(*CONTROL, 600), 12, *CONTROL, 200) > 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.config.settings import Settings
 from web.openapi.components import schemas
+from web.openapi.export import export_paths
 from web.openapi.paths import API, OPENAPI_PATH, paths
 
 __all__ = ["API", "OPENAPI_PATH", "build_document", "schemas"]
@@ -33,7 +34,7 @@ def build_document(settings: Settings, *, status: bool = True) -> dict[str, Any]
                 "heatmap. Every error has the body {error, message, field, errors}."
             ),
         },
-        "paths": paths(settings, status=status),
+        "paths": {**paths(settings, status=status), **export_paths(settings)},
         "components": {"schemas": schemas(settings)},
     }
 

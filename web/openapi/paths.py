@@ -54,6 +54,23 @@ _ETAG = {
     "description": "Strong validator of the body; send it back in If-None-Match.",
     "schema": {"type": "string"},
 }
+_SUMMARY = {
+    "type": "object",
+    "required": ["open", "empty"],
+    "properties": {
+        "open": {
+            "type": ["object", "null"],
+            "required": ["lat", "lon", "zoom"],
+            "properties": {
+                "lat": {"type": "number"},
+                "lon": {"type": "number"},
+                "zoom": {"type": "integer"},
+            },
+        },
+        "empty": {"type": "boolean", "description": "No area shows reports yet."},
+    },
+}
+_SUMMARY_EX = {"open": {"lat": 51.50512, "lon": -0.08972, "zoom": 12}, "empty": False}
 _NOT_MODIFIED = {
     "description": "The client's copy (If-None-Match) is current; no body.",
     "headers": {"ETag": _ETAG},
@@ -273,6 +290,20 @@ def paths(settings: Settings, *, status: bool = True) -> dict[str, Any]:
                 "operationId": "getConfig",
                 "summary": "Display configuration for the page",
                 "responses": {"200": {"description": "OK", "content": _json(_ref("Config"))}},
+            }
+        },
+        f"{API}/summary": {
+            "get": {
+                "operationId": "getSummary",
+                "summary": "Where the page opens: the densest area the map shows, or none",
+                "description": (
+                    "Kept by the worker from the thresholded `all` layer at a coarse zoom "
+                    "(cells ~300 m), never from report positions; null `open` means no "
+                    "reports yet."
+                ),
+                "responses": {
+                    "200": {"description": "OK", "content": _json(_SUMMARY, _SUMMARY_EX)}
+                },
             }
         },
         OPENAPI_PATH: {

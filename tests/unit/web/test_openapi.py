@@ -305,9 +305,22 @@ def test_real_answers_match_the_document_for_every_documented_status(
     check(tiles, "get", client.simulate_get(f"{API}/heatmap/tiles/2/1/1.png?window=2d"))
     check(tiles, "get", client.simulate_get(f"{API}/heatmap/tiles/2/9/1.png"))
 
+    exp = f"{API}/heatmap/export"
+    for fmt in ("geojson", "csv", "geotiff"):
+        got = check(exp, "get", client.simulate_get(exp, params={"bbox": bbox, "format": fmt}))
+    check(exp, "get", client.simulate_get(exp, params={"bbox": bbox, "format": "kml"}))
+    check(exp, "get", client.simulate_get(exp, params={"bbox": "1,2", "format": "csv"}))
+    headers = {"If-None-Match": got.headers["ETag"]}
+    check(
+        exp,
+        "get",
+        client.simulate_get(exp, params={"bbox": bbox, "format": "geotiff"}, headers=headers),
+    )
+
     for path in (
         f"{API}/categories",
         f"{API}/config",
+        f"{API}/summary",
         f"{API}/status",
         OPENAPI_PATH,
         "/healthz",

@@ -1,7 +1,8 @@
 """The privacy rule on every served surface: reports stored and recomputed by the real code
 (moto in process), grids read back as the web reads them (``GridReader``: coarse zooms, the
-compute zoom and the interpolated finer ones), and every shown cell held against the rule
-computed afresh from the reports' exact positions and pseudonyms:
+compute zoom and the interpolated finer ones; heatmap/export's files show exactly those
+cells), and every shown cell held against the rule computed afresh from the reports' exact
+positions and pseudonyms:
 
 * a shown cell of a slice has at least k distinct submitters of that slice within
   ``PRIVACY_RADIUS_FACTOR`` effective bandwidths of its centre, on the ground;
@@ -15,6 +16,8 @@ clusters, and reports spread over windows, categories and repeated pseudonyms.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import uuid
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ from moto import mock_aws
 
 from shared.config.categories import ALL
 from shared.config.settings import Settings
+from shared.geo import export
 from shared.geo.tiles import TILE, WINDOWS, Pyramid, layer_key, lonlat_to_world, world_to_lonlat
 from shared.model.report import Report
 from shared.store import aws
@@ -93,6 +97,17 @@ def report(lat: float, lon: float, cat: str, age: timedelta, who: int) -> Report
     return Report(str(uuid.uuid4()), lat, lon, cat, "", NOW - age, NOW, submitter=f"{who:08x}" * 4)
 
 
+def exported(values: np.ndarray, z: int, r0: int, c0: int) -> np.ndarray:
+    """The cells heatmap/export's CSV shows for this region (the export surface)."""
+    n = TILE << z
+    body = export.csv_bytes(export.Grid(values, z, r0, c0, n, {})).decode()
+    out = np.zeros(values.shape, bool)
+    for row in csv.DictReader(io.StringIO(body)):
+        mx, my = lonlat_to_world(np.array([float(row["lon"])]), np.array([float(row["lat"])]))
+        out[math.floor(my[0] * n) - r0, math.floor(mx[0] * n) - c0] = True
+    return out
+
+
 class Checker:
     """The rule computed from scratch: exact positions, distinct pseudonyms."""
 
@@ -130,6 +145,7 @@ class Checker:
         shown = {}
         for layer in layers:
             values = self.stack.reader.region(layer, z, r0, c0, r0 + 2 * half, c0 + 2 * half)[0]
+            assert (exported(values, z, r0, c0) == (values > 0)).all(), (z, layer)
             shown[layer] = values[::step, ::step] > 0
         rows = (np.arange(r0, r0 + 2 * half)[::step] + 0.5) / n
         cols = (np.arange(c0, c0 + 2 * half)[::step] + 0.5) / n
