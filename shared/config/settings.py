@@ -49,7 +49,7 @@ class Settings:
     web_workers: int = _setting(
         1,
         "Gunicorn worker processes. One: all reports share one batcher, so messages carry more "
-        "reports (the worker keeps up at 100 reports/s; docs/BENCHMARKS.md, freshness).",
+        "reports, and one process holds the rate limiter's buckets (per process).",
     )
     web_worker_class: str = _setting(
         "gevent",
