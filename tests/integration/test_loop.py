@@ -72,7 +72,7 @@ def test_reports_become_a_heatmap_peaking_in_the_larger_cluster(stack: LiveStack
         near_big = abs(lat - BIG[0]) < 0.01 and abs(lon - BIG[1]) < 0.015
         return grid if near_big else None
 
-    grid = poll(settled, 30, "the peak to sit in the larger cluster")
+    grid = poll(settled, 60, "the peak to sit in the larger cluster")
     assert grid["unit"] == "reports/km2"
     assert grid["category"] == "all" and grid["window"] == "all"
     assert len(grid["values"]) == grid["height"] and len(grid["values"][0]) == grid["width"]
