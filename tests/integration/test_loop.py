@@ -6,12 +6,14 @@ import json
 import random
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pytest
 
+from shared.dev.devstack import Stack
 from shared.geo import gridcodec
 from shared.geo.tiles import TILE, Pyramid, lonlat_to_world
 from shared.model.taskmsg import STORE_REPORT, celery_body
@@ -21,6 +23,26 @@ from shared.store.keys import grid_key
 from tests.support import LiveStack, new_key, poll
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    """A stack of this module's own: its peak and drain checks read the whole of central London,
+    where the session's shared stack holds other modules' reports, in an order set by xdist."""
+    s = Stack(
+        tmp_path_factory.mktemp("loop"),
+        extra_env={
+            "SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2",
+            "SAFETYHEATMAP_BACKGROUND_REFRESH_S": "1",
+            "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0",
+        },
+    )
+    s.start(workers=1)
+    try:
+        yield LiveStack(s)
+    finally:
+        s.stop()
+
 
 BIG = (51.5074, -0.1278)  # lat, lon: 130 reports
 SMALL = (51.5155, -0.0922)  # 70 reports, ~3 km away
