@@ -15,7 +15,7 @@ LINT_TARGETS :=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv tools run test checks lint unit integration e2e docs lock clean
+.PHONY: help venv tools run reset test checks lint unit integration e2e docs lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -42,6 +42,16 @@ bench-tools: ## what the load benchmarks need besides the venv: Debian's wrk
 
 run: venv ## start emulator, tables and queues, web and one worker; prints the URL
 	$(BIN)/python -m shared.dev.devstack
+
+# The data folder is SAFETYHEATMAP_DATA_DIR's (shared/config/settings.py), .run/data unless set.
+DATA_DIR := $(or $(SAFETYHEATMAP_DATA_DIR),.run/data)
+
+reset: ## wipe the tables `make run` keeps across restarts (refused while it runs)
+	@pid=$$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' .run/stack.json 2>/dev/null); \
+	  if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; then \
+	    echo "make run is running (pid $$pid): stop it first, then make reset" >&2; exit 1; fi
+	rm -rf -- "$(DATA_DIR)"
+	@echo "wiped $(DATA_DIR)"
 
 lint: venv $(LINT_TARGETS) ## ruff and mypy
 	$(BIN)/ruff check .

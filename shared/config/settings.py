@@ -209,6 +209,11 @@ class Settings:
         "its SQS and DynamoDB hot spots made to cost what AWS's do (shared/dev/motofixes.py); "
         "false: stock moto_server.",
     )
+    data_dir: str = _setting(
+        ".run/data",
+        "`make run` only: folder where the local emulator keeps its tables across restarts "
+        "(relative to the checkout; empty: nothing kept). The tests' stacks keep nothing.",
+    )
     ops_mode: str = _setting(
         "auto",
         "Where `safetyheatmap` ops commands act: `local` (the running `make run` stack), `aws` "

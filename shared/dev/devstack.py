@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from shared.config.settings import Settings
 from shared.dev.procs import Proc, StartError, free_port, http_ok, wait_until
 from shared.model.taskmsg import ROLL_WINDOWS, celery_body
@@ -29,6 +31,7 @@ __all__ = ["BIN", "ROOT", "Proc", "Stack", "StartError", "free_port", "http_ok",
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DISTINCT = "SAFETYHEATMAP_PRIVACY_DISTINCT_SUBMITTERS"
+DRAIN_S = 30.0  # a warm stop waits this long at most for the worker to empty the queue
 
 
 @dataclass
@@ -39,6 +42,9 @@ class Stack:
     port: int = 0
     moto_port: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
+    data_dir: Path | None = None
+    """Where the emulator keeps its tables across restarts (shared/dev/persist.py); None, as
+    the tests' stacks have it: nothing kept, each start empty."""
     procs: list[Proc] = field(default_factory=list)
     _worker_seq: int = 0
 
@@ -106,11 +112,21 @@ class Stack:
                 if self.settings().emulator_fixes
                 else [str(BIN / "moto_server")]
             )
-            + ["-H", "127.0.0.1", "-p", str(self.moto_port)],
+            + ["-H", "127.0.0.1", "-p", str(self.moto_port)]
+            + self._data_args(),
         )
         wait_until(
             lambda: http_ok(f"{self.moto_url}/moto-api/"), 30, "moto server", proc.popen, proc.log
         )
+
+    def _data_args(self) -> list[str]:
+        if self.data_dir is None:
+            return []
+        if not self.settings().emulator_fixes:
+            raise StartError(
+                "DATA_DIR needs the emulator (EMULATOR_FIXES=true): stock moto keeps nothing"
+            )
+        return ["--data-dir", str(self.data_dir)]
 
     def provision(self) -> None:
         provision(self.settings())
@@ -208,12 +224,37 @@ class Stack:
     def stop(self) -> None:
         # Workers and web stop side by side (each drains on its own: the workers finish their
         # task, the web sends what it acknowledged), the emulator they both talk to last.
+        # A stack that keeps its data stops the web first and lets the workers empty the queue:
+        # the emulator saves its tables, not its queues.
+        if self.data_dir is not None:
+            for proc in [p for p in self.procs if p.name == "web"]:
+                self.stop_proc(proc)
+            self._drain(DRAIN_S)
         services = [p for p in self.procs if p.name != "moto"]
         for proc in services:
             self._signal(proc, signal.SIGTERM)
         for proc in services:
             self._reap(proc)
         self.stop_emulator()
+
+    def _drain(self, timeout: float) -> bool:
+        """Wait (bounded) until the queue holds no message, visible or in flight; False when
+        the emulator is gone or the deadline passed (a stack without workers, a wedged one)."""
+        if not self.workers() or not any(p.name == "moto" for p in self.procs):
+            return False
+        try:
+            sqs = aws.client(self.settings(), "sqs", timeout=2.0, attempts=1)
+            url = sqs.get_queue_url(QueueName=self.settings().queue_name)["QueueUrl"]
+            names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+            def empty() -> bool:
+                got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)
+                return all(int(got["Attributes"][n]) == 0 for n in names)
+
+            wait_until(empty, timeout, "queue drained")
+        except (StartError, OSError, ClientError, BotoCoreError):
+            return False
+        return True
 
     def scale_workers(self, count: int) -> None:
         """Start or warm-stop worker processes until `count` run (0 is allowed: reports wait)."""
@@ -245,8 +286,8 @@ class Stack:
             self.procs.remove(proc)
 
     def stop_emulator(self) -> None:
-        # SIGINT, gunicorn's quick stop: its graceful one waits out open long polls (2 s), and
-        # the emulator's state goes with the process anyway.
+        # SIGINT, gunicorn's quick stop: its graceful one waits out open long polls (2 s); the
+        # worker saves its tables first when it keeps them (shared/dev/emulator.py).
         for proc in [p for p in self.procs if p.name == "moto"]:
             self.stop_proc(proc, signal.SIGINT)
 

@@ -13,8 +13,13 @@ messages on a ``threading.Condition`` made at import time, and an unpatched one 
 whole loop for a long poll. So this module imports neither moto nor the fixes at its top; the
 worker imports them in ``load()``, after gunicorn's gevent worker has patched.
 
-Start: ``python -m shared.dev.emulator -H 127.0.0.1 -p PORT`` (moto_server's arguments). ``make
-run``, the tests and the benchmarks start this; compose.yaml runs the stock moto image.
+With ``--data-dir`` the DynamoDB tables are loaded from that folder before serving and saved to it
+after changes and at a warm stop (shared/dev/persist.py); ``make run`` passes one, the tests'
+stacks none (each starts empty).
+
+Start: ``python -m shared.dev.emulator -H 127.0.0.1 -p PORT [--data-dir DIR]`` (moto_server's
+arguments). ``make run``, the tests and the benchmarks start this; compose.yaml runs the stock
+moto image.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -32,7 +39,11 @@ from shared.config import gctune
 class _Server(BaseApplication):
     """moto's WSGI app under gunicorn (one process: moto keeps its state in memory)."""
 
-    def __init__(self, host: str, port: int, connections: int) -> None:
+    def __init__(
+        self, host: str, port: int, connections: int, data_dir: Path | None = None
+    ) -> None:
+        self.data_dir = data_dir
+        self.persister: Any = None
         self.options = {
             "bind": f"{host}:{port}",
             "workers": 1,
@@ -46,6 +57,8 @@ class _Server(BaseApplication):
             "graceful_timeout": 2,  # long polls would hold a stop for their 20 s
             "accesslog": None,  # the services log what they ask
             "loglevel": "warning",
+            # SIGINT/SIGQUIT reach the worker here: the warm stop's last save.
+            "worker_int": self._on_stop,
         }
         super().__init__()
 
@@ -64,9 +77,31 @@ class _Server(BaseApplication):
         from shared.dev import motofixes  # noqa: PLC0415
 
         motofixes.patch()
-        app = DomainDispatcherApplication(create_backend_app)
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        if self.data_dir is not None:
+            app = self._persisting(app, self.data_dir)
         gctune.tune()  # now that moto's modules and models exist
         return app
+
+    def _persisting(self, app: Any, data_dir: Path) -> Any:
+        """Tables loaded before the first request is served; saved by a greenlet from then."""
+        from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415 - after patching
+
+        from shared.dev.persist import Persister  # noqa: PLC0415
+
+        self.persister = Persister(data_dir, dynamodb_backends)
+        started = time.monotonic()
+        items = self.persister.load()
+        print(
+            f"emulator: {items} items loaded from {data_dir} in {time.monotonic() - started:.2f}s",
+            flush=True,
+        )
+        self.persister.start()
+        return self.persister.wrap(app)
+
+    def _on_stop(self, worker: Any) -> None:
+        if self.persister is not None:
+            self.persister.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,11 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
     # moto builds the URLs it hands out (queue URLs) from MOTO_PORT when it is set.
     os.environ.setdefault("MOTO_PORT", str(args.port))
     sys.argv = sys.argv[:1]  # gunicorn parses the command line too: it is ours
-    _Server(args.host, args.port, args.connections).run()
+    _Server(args.host, args.port, args.connections, args.data_dir).run()
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ def main() -> int:
             flush=True,
         )
     run_dir = ROOT / ".run"
-    stack = Stack(run_dir, port=settings.port)
+    data_dir = (ROOT / settings.data_dir) if settings.data_dir else None
+    stack = Stack(run_dir, port=settings.port, data_dir=data_dir)
     stopping = {"now": False}
 
     def on_signal(signum: int, frame: object) -> None:
@@ -59,6 +60,8 @@ def main() -> int:
     parent = os.getppid()
     parent_caught = _caught_signals(parent)
     print(f"starting: emulator on {stack.moto_url}, logs in {run_dir}/", flush=True)
+    if data_dir is not None:
+        print(f"data kept in {data_dir}/ (`make reset` wipes it)", flush=True)
     try:
         stack.start(workers=1)
         stack.write_state(run_dir / "stack.json")

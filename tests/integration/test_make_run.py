@@ -51,7 +51,8 @@ def alive(pids: set[int]) -> set[int]:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_make_run_stops_everything_it_started(sig: signal.Signals) -> None:
     port = free_port()
-    env = {**os.environ, "SAFETYHEATMAP_PORT": str(port)}
+    # Nothing kept: the checkout's .run/data is the developer's (tests' stacks start empty).
+    env = {**os.environ, "SAFETYHEATMAP_PORT": str(port), "SAFETYHEATMAP_DATA_DIR": ""}
     # make installs its SIGINT handler only if SIGINT was not ignored when it started, and a
     # shell's background job (no job control) starts with it ignored: make would then ignore
     # the SIGINT below because of how this suite was launched. A handled signal is reset to
