@@ -108,3 +108,21 @@ def own_stack(folder: Path, env: dict[str, str]) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+TEST_STACK_ENV = {
+    "SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2",
+    # Overview zooms (<= 8) refresh at most every second, not every minute, so tests that look
+    # at them need not wait; test_loop checks the deferral itself.
+    "SAFETYHEATMAP_BACKGROUND_REFRESH_S": "1",
+    # Tests post hundreds of reports from one address; the limiter has its own test.
+    "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0",
+}
+
+
+@contextmanager
+def live_stack(folder: Path) -> Iterator[LiveStack]:
+    """A started stack with the tests' settings and one worker, stopped after."""
+    with own_stack(folder, TEST_STACK_ENV) as s:
+        s.start(workers=1)
+        yield LiveStack(s)

@@ -13,14 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shared.dev.devstack import Stack
 from shared.geo import gridcodec
 from shared.geo.tiles import TILE, Pyramid, lonlat_to_world
 from shared.model.taskmsg import STORE_REPORT, celery_body
 from shared.store import aws
 from shared.store.grids import GridRepository
 from shared.store.keys import grid_key
-from tests.support import LiveStack, new_key, poll
+from tests.support import LiveStack, live_stack, new_key, poll
 
 pytestmark = pytest.mark.integration
 
@@ -29,19 +28,8 @@ pytestmark = pytest.mark.integration
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     """A stack of this module's own: its peak and drain checks read the whole of central London,
     where the session's shared stack holds other modules' reports, in an order set by xdist."""
-    s = Stack(
-        tmp_path_factory.mktemp("loop"),
-        extra_env={
-            "SAFETYHEATMAP_RECOMPUTE_DELAY": "0.2",
-            "SAFETYHEATMAP_BACKGROUND_REFRESH_S": "1",
-            "SAFETYHEATMAP_RATE_LIMIT_PER_MINUTE": "0",
-        },
-    )
-    s.start(workers=1)
-    try:
-        yield LiveStack(s)
-    finally:
-        s.stop()
+    with live_stack(tmp_path_factory.mktemp("loop")) as s:
+        yield s
 
 
 BIG = (51.5074, -0.1278)  # lat, lon: 130 reports
