@@ -64,7 +64,7 @@ unit: venv ## unit tests only (fast)
 integration: venv ## integration tests over real processes
 	$(BIN)/python -m pytest -q tests/integration
 
-e2e: venv tools ## browser tests (Playwright driving Debian's chromium) over the real stack
+e2e: venv tools frontend-deps ## browser tests (Playwright driving Debian's chromium) over the real stack
 	$(BIN)/python -m pytest -q tests/e2e
 
 # The checks besides pytest are independent (own venvs, own files): they run side by side, each

@@ -18,8 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from scipy import ndimage
 
 from shared.geo import gridcodec
-from shared.geo.tiles import APRON, TILE, Pyramid
-from shared.store.grids import GridRepository
+from shared.geo.tiles import APRON, TILE, Pyramid, stored_layers
+from shared.store.grids import GridRepository, stamp_time
 from shared.store.keys import grid_key
 
 _MISSING = (b"", "")
@@ -296,7 +296,8 @@ class GridReader:
         """
         zc = min(z, self._pyramid.compute_zoom)
         dz = z - zc
-        keys = sorted({grid_key("d", layer, zc, x >> dz, y >> dz) for x, y in coords})
+        parts = stored_layers(layer)
+        keys = sorted({grid_key("d", p, zc, x >> dz, y >> dz) for p in parts for x, y in coords})
         blobs, age = self._cache.get_aged(keys)
         return tuple(f"{k}@{blobs[k][1]}" for k in keys if k in blobs), age
 
@@ -309,6 +310,23 @@ class GridReader:
         ]
 
     def tiles(
+        self, layer: str, z: int, coords: list[tuple[int, int]]
+    ) -> dict[tuple[int, int], Tile]:
+        """A filter on light or days alone sums the time atoms it spans (``TIME_ATOMS``), each
+        masked on its own: the sum shows nothing that the stored atoms do not."""
+        parts = stored_layers(layer)
+        if len(parts) == 1:
+            return self._stored_tiles(parts[0], z, coords)
+        each = [self._stored_tiles(part, z, coords) for part in parts]
+        out = {}
+        for xy in coords:
+            values = [v for t in each if (v := t[xy].values) is not None]
+            stamps = [s for t in each if (s := t[xy].computed_at)]
+            total = np.sum(values, axis=0) if values else None
+            out[xy] = Tile(total, max(stamps) if stamps else None)
+        return out
+
+    def _stored_tiles(
         self, layer: str, z: int, coords: list[tuple[int, int]]
     ) -> dict[tuple[int, int], Tile]:
         zc = min(z, self._pyramid.compute_zoom)
@@ -327,7 +345,8 @@ class GridReader:
             if hit is None:
                 out[(x, y)] = Tile(None, None)
                 continue
-            grid, computed_at = hit
+            grid, stamp = hit
+            computed_at = stamp_time(stamp)
             if dz == 0:
                 values = grid[APRON:-APRON, APRON:-APRON]
             else:

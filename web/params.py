@@ -2,7 +2,7 @@
 
 A parameter holds its accepted values once; ``parse`` is what the resources call and
 ``parameter`` (or ``schema``) what ``web.openapi`` publishes, so the document cannot promise
-other values than the code accepts. A wrong value is a 400 naming the parameter.
+other values than the code accepts. A wrong value is a 400 or 422 naming the parameter.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.config.categories import ALL, CATEGORY_IDS
-from shared.geo.tiles import WINDOWS
+from shared.geo.tiles import ANY, WINDOWS
 from shared.model.report import ValidationError
+from shared.model.when import DAYS, LIGHTS
 from web.errors import BadRequest
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
@@ -23,17 +24,22 @@ BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
 
 @dataclass(frozen=True)
 class Choice:
-    """An optional query parameter out of a fixed list; ``default`` when absent or empty."""
+    """An optional query parameter out of a fixed list; ``default`` when absent or empty. A value
+    out of the list is a 400 naming the parameter, or with ``unprocessable`` a 422 (the time
+    filters: their issue asked for 422, and category and window keep their 400)."""
 
     name: str
     options: tuple[str, ...]
     default: str
     description: str
     message: str
+    unprocessable: bool = False
 
     def parse(self, raw: str | None) -> str:
         value = raw or self.default
         if value not in self.options:
+            if self.unprocessable:
+                raise ValidationError(self.name, self.message)
             raise BadRequest(self.message, field=self.name)
         return value
 
@@ -60,6 +66,24 @@ WINDOW = Choice(
     "all",
     "Reports of the last 7, 30 or 365 days, or `all` (default).",
     "window must be one of " + ", ".join(WINDOWS),
+)
+LIGHT = Choice(
+    "light",
+    (ANY, *LIGHTS),
+    ANY,
+    "Reports made in daylight, or after dark (the sun below civil twilight, -6 degrees, at the "
+    "report's place and time), or `any` (default).",
+    "must be one of " + ", ".join((ANY, *LIGHTS)),
+    unprocessable=True,
+)
+DAYS_PARAM = Choice(
+    "days",
+    (ANY, *DAYS),
+    ANY,
+    "Reports made on weekdays, or on weekends (Saturday and Sunday in the local time of the "
+    "report's place), or `any` (default).",
+    "must be one of " + ", ".join((ANY, *DAYS)),
+    unprocessable=True,
 )
 
 

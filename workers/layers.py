@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.config.categories import ALL, CATEGORY_IDS
-from shared.geo.tiles import WINDOWS, layer_key, windows_containing
+from shared.geo.tiles import WINDOWS, layer_key, parse_layer, time_layers, windows_containing
 
 
-def all_layers() -> list[str]:
-    return [layer_key(c, w) for c in (ALL, *sorted(CATEGORY_IDS)) for w in WINDOWS]
+def all_layers(times: bool = True) -> list[str]:
+    """Every stored layer: each category and all by window, and (``times``) their time atoms."""
+    plain = [layer_key(c, w) for c in (ALL, *sorted(CATEGORY_IDS)) for w in WINDOWS]
+    return plain + [t for layer in plain for t in time_layers(layer)] if times else plain
 
 
 def layers_for(category: str, occurred_at: datetime, now: datetime) -> set[str]:
@@ -22,7 +24,7 @@ def layers_for(category: str, occurred_at: datetime, now: datetime) -> set[str]:
     return {layer_key(c, w) for c in (ALL, category) for w in windows_containing(occurred_at, now)}
 
 
-def expand_layers(by_layer: dict[str, set[str]]) -> dict[str, set[str]]:
+def expand_layers(by_layer: dict[str, set[str]], times: bool = True) -> dict[str, set[str]]:
     """The layers whose privacy masks follow from the ones asked for (``shared.geo.privacy``), at
     the same partitions: for a category's layer, its longer windows (each window is decided
     after the shorter ones of its category) and every window of all (decided against every
@@ -30,9 +32,11 @@ def expand_layers(by_layer: dict[str, set[str]]) -> dict[str, set[str]]:
     categories) wait for the background pass, which recomputes all's against them; until
     then the map differs from one recomputed at once no more than it did before the rule
     (new reports are in all, not yet in the other layers)."""
-    out = {layer: set(parts) for layer, parts in by_layer.items()}
-    wins = list(WINDOWS)
+    out: dict[str, set[str]] = {}
     for layer, parts in by_layer.items():
+        out.setdefault(parse_layer(layer).parent, set()).update(parts)
+    wins = list(WINDOWS)
+    for layer, parts in list(out.items()):
         category, window = layer.split("|")
         if category == ALL:
             continue
@@ -40,10 +44,17 @@ def expand_layers(by_layer: dict[str, set[str]]) -> dict[str, set[str]]:
             out.setdefault(layer_key(category, later), set()).update(parts)
         for any_window in wins:
             out.setdefault(layer_key(ALL, any_window), set()).update(parts)
+    if times:
+        # A time slice's masks follow from every layer's at its cells, and every layer's
+        # classes (``shared.geo.timeprivacy``): a change anywhere there redoes them all.
+        for layer, parts in list(out.items()):
+            for timed in time_layers(layer):
+                out.setdefault(timed, set()).update(parts)
     return out
 
 
-def decision_order(layer: str) -> tuple[int, str, int]:
-    """Categories before all, each by window from the shortest (``shared.geo.privacy``)."""
-    category, window = layer.split("|")
-    return (category == ALL, category, list(WINDOWS).index(window))
+def decision_order(layer: str) -> tuple[bool, str, int, str]:
+    """Categories before all, each by window from the shortest (``shared.geo.privacy``); a
+    layer's time slices after it."""
+    parsed = parse_layer(layer)
+    return (parsed.category == ALL, parsed.category, list(WINDOWS).index(parsed.window), layer)

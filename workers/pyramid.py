@@ -65,8 +65,11 @@ class Recomputer:
         zooms: range | None = None,
         seen: dict[str, list[StoredPoint]] | None = None,
         stored: StoredTiles | None = None,
+        times: bool = True,
     ) -> int:
         """Recompute everything the markers name; returns the number of tiles written.
+        ``times=False`` leaves the time slices (``layers.expand_layers``) to a later run: the
+        fast pass.
 
         Planned first, so every partition is queried once and every tile is read in one
         batch; then computed in memory; then the changed tiles are written in batches.
@@ -94,7 +97,7 @@ class Recomputer:
             elif (new := carried[key]) is not None:
                 ids = {p.id for p in known}
                 points[key] = known + [p for p in new if p.id not in ids]
-        written = self.run_layers(by_layer, now, computed_at, zooms, points, stored)
+        written = self.run_layers(by_layer, now, computed_at, zooms, points, stored, times)
         if seen is not None:
             seen.update(points)
         return written
@@ -107,6 +110,7 @@ class Recomputer:
         zooms: range | None = None,
         points_cache: dict[str, list[StoredPoint]] | None = None,
         stored: StoredTiles | None = None,
+        times: bool = True,
     ) -> int:
         """Recompute the partitions of each layer at `zooms` (all stored zooms if None).
 
@@ -118,7 +122,7 @@ class Recomputer:
         lease (StoredTiles), shared by its chunks and its background pieces, which all write
         through it; never kept from one run to the next.
         """
-        by_layer = expand_layers(by_layer)
+        by_layer = expand_layers(by_layer, times)
         planner = self._planner
         plans: dict[str, list[list[Step]]] = {}
         for layer, parts in sorted(by_layer.items()):
@@ -150,7 +154,7 @@ class Recomputer:
             for layer, level in by_zoom[z]:
                 for step in level:
                     if step not in masks:
-                        masks[step] = self._masks.decide(cache, reports, step)
+                        masks[step] = self._masks.decide(cache, reports, step, times)
                     if z == zc:
                         _compute_fine(cache, reports, layer, step, memo, masks[step])
                     else:
@@ -171,8 +175,11 @@ def _compute_fine(
     u, v = cells(step, lon, lat)
     key = _digest("fine", step, u, v)
     if key not in memo:
-        values = density.density(u, v, step.source.shape, step.sigma, 1.0)
-        values /= row_areas_km2(step.source)[:, None]
+        if u.size:
+            values = density.density(u, v, step.source.shape, step.sigma, 1.0)
+            values /= row_areas_km2(step.source)[:, None]
+        else:  # most time slices of a step hold nothing
+            values = np.zeros(step.source.shape)
         memo[key] = values
     r, b = step.reach, 2 * step.reach
     h, w = step.valid.shape

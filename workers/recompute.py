@@ -137,7 +137,9 @@ def recompute(
             _forget_unknown(seen, markers)
             if deferred:
                 first = [m for m in (primary(m) for m in markers) if m.layers]
-                result.tiles += recomputer.run(first, now, computed_at, fine, seen, stored)
+                result.tiles += recomputer.run(
+                    first, now, computed_at, fine, seen, stored, times=False
+                )
                 # Recorded before the marks go, so a crash between leaves extra work, never
                 # missing work.
                 background.record(markers)

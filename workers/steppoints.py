@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from shared.config.categories import ALL, CATEGORY_IDS
-from shared.geo.tiles import WINDOWS
+from shared.geo.tiles import TIME_ATOMS, WINDOWS, parse_layer
 from shared.store.points import StoredPoint
 from workers.plan import Planner, Step
 
@@ -20,13 +20,15 @@ CATEGORY_INDEX = {c: i for i, c in enumerate(CATEGORIES)}
 @dataclass(frozen=True)
 class StepPoints:
     """A step's reports as arrays: position, category (index into the sorted ids), the
-    shortest window that holds it (index into WINDOWS), unit weight (``shared.geo.privacy``)."""
+    shortest window that holds it (index into WINDOWS), unit weight (``shared.geo.privacy``),
+    time atom (index into TIME_ATOMS)."""
 
     lon: np.ndarray
     lat: np.ndarray
     cat: np.ndarray
     ring: np.ndarray
     unit: np.ndarray
+    time: np.ndarray
 
 
 class StepReports:
@@ -55,17 +57,20 @@ class StepReports:
             np.fromiter((CATEGORY_INDEX[p.category] for p in chosen), np.intp, len(chosen)),
             np.fromiter((_ring(p.occurred_at, now, spans) for p in chosen), np.intp, len(chosen)),
             np.fromiter((p.unit for p in chosen), np.int64, len(chosen)),
+            np.fromiter((p.time_atom() for p in chosen), np.intp, len(chosen)),
         )
         self._arrays[step] = arrays
         return arrays
 
     def of_layer(self, layer: str, step: Step) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Longitudes, latitudes and unit weights of the step's reports in one layer."""
-        category, window = layer.split("|")
+        parsed = parse_layer(layer)
         arrays = self.arrays(step)
-        keep = arrays.ring <= list(WINDOWS).index(window)
-        if category != ALL:
-            keep &= arrays.cat == CATEGORY_INDEX[category]
+        keep = arrays.ring <= list(WINDOWS).index(parsed.window)
+        if parsed.category != ALL:
+            keep &= arrays.cat == CATEGORY_INDEX[parsed.category]
+        if parsed.timed:
+            keep &= arrays.time == TIME_ATOMS.index(f"{parsed.light}-{parsed.days}")
         return arrays.lon[keep], arrays.lat[keep], arrays.unit[keep]
 
 

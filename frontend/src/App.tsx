@@ -12,6 +12,7 @@ import {
   type HeatmapSummary,
   type Opening,
 } from "./api";
+import { DensestTable } from "./components/DensestTable";
 import { Download } from "./components/Download";
 import { Filters } from "./components/Filters";
 import { Freshness } from "./components/Freshness";
@@ -19,6 +20,7 @@ import { Legend } from "./components/Legend";
 import { type LatLon, type MapApi, MapView, type ViewChange } from "./components/MapView";
 import { PrivacyNote } from "./components/PrivacyNote";
 import { ReportForm } from "./components/ReportForm";
+import { layerDescription } from "./format";
 import { scaleAtZoom, summaryZoom } from "./scale";
 import { type PartialView, parseView, type ViewState, writeView } from "./urlState";
 
@@ -50,6 +52,8 @@ export function initialView(fromUrl: PartialView, config: Config, opening: Openi
     zoom: Math.min(fromUrl.zoom ?? fallback?.zoom ?? config.default_zoom, config.max_zoom),
     category: fromUrl.category ?? "all",
     window: windowOk ? (fromUrl.window as string) : defaultWindow(config.windows),
+    light: fromUrl.light ?? "any",
+    days: fromUrl.days ?? "any",
   };
 }
 
@@ -64,6 +68,8 @@ export function App() {
   const [opacity, setOpacity] = useState(0.7);
   const [marker, setMarker] = useState<LatLon | null>(null);
   const [summary, setSummary] = useState<HeatmapSummary | null>(null);
+  // The filters the summary was asked with: the table shows only an answer for the current ones.
+  const [summaryKey, setSummaryKey] = useState<string | null>(null);
   const [summaryError, setSummaryError] = useState<string | null>(null);
   const [heatTilesOk, setHeatTilesOk] = useState(true);
   const [heatVersion, setHeatVersion] = useState<string | null>(null);
@@ -133,20 +139,24 @@ export function App() {
   // Legend maximum and computed_at for the current view and filters; refreshed now and then.
   const category = view?.category;
   const timeWindow = view?.window;
+  const light = view?.light;
+  const days = view?.days;
   const zoom = view?.zoom;
   useEffect(() => {
     if (!area || category === undefined || timeWindow === undefined || zoom === undefined) return;
+    if (light === undefined || days === undefined) return;
     const { bbox, size } = area;
     if (!(bbox[0] < bbox[2] && bbox[1] < bbox[3])) return;
     const controller = new AbortController();
-    const filterKey = `${category}|${timeWindow}`;
+    const filterKey = `${category}|${timeWindow}|${light}|${days}`;
     const load = () => {
       getHeatmapSummary(
-        { bbox, zoom: summaryZoom(zoom, size[0], size[1]), category, window: timeWindow },
+        { bbox, zoom: summaryZoom(zoom, size[0], size[1]), category, window: timeWindow, light, days },
         controller.signal,
       )
         .then((s) => {
           setSummary(s);
+          setSummaryKey(filterKey);
           setSummaryError(null);
           // New tiles when the heatmap was recomputed since this filter was first shown.
           const seen = firstComputedAt.current;
@@ -169,7 +179,7 @@ export function App() {
       clearTimeout(debounce);
       clearInterval(timer);
     };
-  }, [area, category, timeWindow, zoom]);
+  }, [area, category, timeWindow, light, days, zoom]);
 
   const onLocationChange = useCallback((where: LatLon | null, source: "gps" | "centre" | "reset") => {
     setMarker(where);
@@ -182,6 +192,13 @@ export function App() {
     summary?.scale && summary.bandwidth_m && view
       ? scaleAtZoom(summary.scale, summary.bandwidth_m, cfg.bandwidth_m, view.zoom, view.lat)
       : null;
+  const categoryLabel =
+    !view || view.category === "all"
+      ? null
+      : ((categories ?? []).find((c) => c.id === view.category)?.label ?? view.category);
+  const currentKey = view ? `${view.category}|${view.window}|${view.light}|${view.days}` : null;
+  const tableSummary = summary !== null && summaryKey === currentKey ? summary : null;
+  const description = view ? layerDescription(categoryLabel, view.window, view.light, view.days) : "";
 
   return (
     <>
@@ -200,6 +217,8 @@ export function App() {
               initialView={view}
               category={view.category}
               window={view.window}
+              light={view.light}
+              days={view.days}
               opacity={opacity}
               heatVersion={heatVersion}
               marker={marker}
@@ -232,13 +251,18 @@ export function App() {
                 windows={cfg.windows}
                 category={view.category}
                 window={view.window}
+                light={view.light}
+                days={view.days}
                 opacity={opacity}
                 onCategory={(c) => setView((v) => (v ? { ...v, category: c } : v))}
                 onWindow={(w) => setView((v) => (v ? { ...v, window: w } : v))}
+                onLight={(l) => setView((v) => (v ? { ...v, light: l } : v))}
+                onDays={(d) => setView((v) => (v ? { ...v, days: d } : v))}
                 onOpacity={setOpacity}
               />
             )}
             <Legend
+              description={description}
               scale={legendScale}
               maxValue={summary?.max_value ?? null}
               loaded={summary !== null}
@@ -248,7 +272,24 @@ export function App() {
             />
             <Freshness computedAt={summary?.computed_at ?? null} error={summaryError} />
             {!heatTilesOk && <p className="field-error">Some heatmap tiles could not be loaded.</p>}
-            {view && <Download bbox={area?.bbox ?? null} category={view.category} window={view.window} />}
+            {view && (
+              <DensestTable
+                grid={tableSummary?.grid ?? null}
+                view={area?.bbox ?? null}
+                loaded={tableSummary !== null}
+                failed={tableSummary === null && summaryError !== null}
+                description={description}
+                onShow={(lat, lon) => mapApi.current?.setView(lat, lon, view.zoom)}
+              />
+            )}
+            {view && (
+              <Download
+                bbox={area?.bbox ?? null}
+                category={view.category}
+                window={view.window}
+                when={{ light: view.light, days: view.days }}
+              />
+            )}
           </section>
           <section className="card" id="report" tabIndex={-1}>
             <ReportForm

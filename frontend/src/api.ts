@@ -1,5 +1,7 @@
 // Client for the SafetyHeatmap API, served by the same origin as this page.
 
+import type { Days, Light } from "./urlState";
+
 export const API_BASE = "/api/safetyheatmap";
 
 export interface Category {
@@ -36,6 +38,16 @@ export const DEFAULT_CONFIG: Config = {
   default_zoom: 13,
 };
 
+/** The densities heatmap/get answered: `height` rows from north to south, `width` cells from west to east. */
+export interface HeatmapGrid {
+  /** minLon, minLat, maxLon, maxLat of the cells (snapped to the grid: a little wider than asked). */
+  bbox: [number, number, number, number];
+  zoom: number;
+  width: number;
+  height: number;
+  values: number[][];
+}
+
 export interface HeatmapSummary {
   computed_at: string | null;
   max_value: number | null;
@@ -46,6 +58,8 @@ export interface HeatmapSummary {
   bandwidth_m: number | null;
   /** Densities (reports/km²) at the ends of the tiles' colour ramp at that zoom; log scale. */
   scale: { min: number; max: number } | null;
+  /** The cells themselves; null when the answer has none or they do not fit together. */
+  grid: HeatmapGrid | null;
 }
 
 /** An answer from the API that was not a success, or no answer at all. */
@@ -156,11 +170,45 @@ export async function getCategories(fetchImpl: FetchLike = fetch): Promise<Categ
     .map((c) => ({ id: c.id as string, label: typeof c.label === "string" ? c.label : (c.id as string) }));
 }
 
+/** When the reports happened: after dark or in daylight, on weekdays or weekends ("any": all). */
+export interface TimeFilter {
+  light: Light;
+  days: Days;
+}
+
+export const ANY_TIME: TimeFilter = { light: "any", days: "any" };
+
+/** Adds `light` and `days` to a query, each only when it is not "any" (the server's default). */
+export function addTimeParams(params: URLSearchParams, when: TimeFilter = ANY_TIME): URLSearchParams {
+  if (when.light !== "any") params.set("light", when.light);
+  if (when.days !== "any") params.set("days", when.days);
+  return params;
+}
+
 export interface HeatmapQuery {
   bbox: [number, number, number, number]; // minLon, minLat, maxLon, maxLat
   zoom: number;
   category: string;
   window: string;
+  light?: Light;
+  days?: Days;
+}
+
+function readGrid(raw: Record<string, unknown> | null): HeatmapGrid | null {
+  if (!raw) return null;
+  const { bbox, zoom, width, height, values } = raw;
+  const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+  if (!Array.isArray(bbox) || bbox.length !== 4 || !bbox.every(finite)) return null;
+  if (!finite(zoom) || !finite(width) || !finite(height) || width < 1 || height < 1) return null;
+  if (!Array.isArray(values) || values.length !== height) return null;
+  if (!values.every((row) => Array.isArray(row) && row.length === width)) return null;
+  return {
+    bbox: bbox as [number, number, number, number],
+    zoom,
+    width,
+    height,
+    values: (values as unknown[][]).map((row) => row.map((v) => (finite(v) ? v : 0))),
+  };
 }
 
 export async function getHeatmapSummary(
@@ -174,6 +222,7 @@ export async function getHeatmapSummary(
     category: q.category,
     window: q.window,
   });
+  addTimeParams(params, { light: q.light ?? "any", days: q.days ?? "any" });
   const raw = await fetchJson<Record<string, unknown>>(
     `${API_BASE}/heatmap/get?${params.toString()}`,
     { signal },
@@ -190,6 +239,7 @@ export async function getHeatmapSummary(
     zoom: typeof raw?.zoom === "number" ? raw.zoom : null,
     bandwidth_m: positive(raw?.bandwidth_m),
     scale: lo !== null && hi !== null && hi > lo ? { min: lo, max: hi } : null,
+    grid: readGrid(raw),
   };
 }
 
@@ -197,8 +247,13 @@ export async function getHeatmapSummary(
  * Leaflet URL template of the heatmap tiles. `version` (the heatmap's computed_at) changes the URL
  * when the heatmap is recomputed, so the browser does not show stale cached tiles.
  */
-export function heatmapTileTemplate(category: string, window: string, version: string | null): string {
-  const params = new URLSearchParams({ category, window });
+export function heatmapTileTemplate(
+  category: string,
+  window: string,
+  version: string | null,
+  when: TimeFilter = ANY_TIME,
+): string {
+  const params = addTimeParams(new URLSearchParams({ category, window }), when);
   if (version) params.set("v", version);
   return `${API_BASE}/heatmap/tiles/{z}/{x}/{y}.png?${params.toString()}`;
 }
@@ -225,6 +280,7 @@ export function exportUrl(
   category: string,
   window: string,
   format: ExportFormat = "geojson",
+  when: TimeFilter = ANY_TIME,
 ): string {
   const params = new URLSearchParams({
     bbox: bbox.map((v) => v.toFixed(5)).join(","),
@@ -232,5 +288,6 @@ export function exportUrl(
     category,
     window,
   });
+  addTimeParams(params, when);
   return `${API_BASE}/heatmap/export?${params.toString()}`;
 }

@@ -43,3 +43,32 @@ export function formatDensity(v: number): string {
   if (v >= 1) return v.toFixed(1);
   return v.toPrecision(2);
 }
+
+/** The filters' choices, as the page offers them. */
+export const LIGHT_LABELS: Record<string, string> = {
+  any: "Any time of day",
+  daylight: "In daylight",
+  dark: "After dark",
+};
+export const DAYS_LABELS: Record<string, string> = { any: "Any day", weekdays: "Weekdays", weekends: "Weekends" };
+
+/**
+ * What the heatmap shows, in words: "Harassment, after dark, weekends, last 30 days",
+ * "All reports, last 30 days". `categoryLabel` is null for all categories.
+ */
+export function layerDescription(categoryLabel: string | null, window: string, light: string, days: string): string {
+  const parts = [categoryLabel ?? "All reports"];
+  if (light === "daylight") parts.push("in daylight");
+  else if (light === "dark") parts.push("after dark");
+  if (days === "weekdays" || days === "weekends") parts.push(days);
+  const win = windowLabel(window);
+  parts.push(win.charAt(0).toLowerCase() + win.slice(1));
+  return parts.join(", ");
+}
+
+/** "51.50500° N, 0.09000° W": a place, as the table of densest places names it. */
+export function formatLatLon(lat: number, lon: number, digits = 4): string {
+  const ns = lat >= 0 ? "N" : "S";
+  const ew = lon >= 0 ? "E" : "W";
+  return `${Math.abs(lat).toFixed(digits)}° ${ns}, ${Math.abs(lon).toFixed(digits)}° ${ew}`;
+}

@@ -1,5 +1,11 @@
 // The view (centre, zoom, filters) lives in the page URL so that a link can be shared:
-//   /?lat=51.50500&lon=-0.09000&z=13&category=theft&window=30d
+//   /?lat=51.50500&lon=-0.09000&z=13&category=theft&window=30d&light=dark&days=weekends
+// `light` and `days` are left out of the URL while they are "any", so older links stay the same.
+
+export const LIGHTS = ["any", "daylight", "dark"] as const;
+export const DAYS = ["any", "weekdays", "weekends"] as const;
+export type Light = (typeof LIGHTS)[number];
+export type Days = (typeof DAYS)[number];
 
 export interface ViewState {
   lat: number;
@@ -7,6 +13,8 @@ export interface ViewState {
   zoom: number;
   category: string; // a category id or "all"
   window: string; // one of the config's windows
+  light: Light;
+  days: Days;
 }
 
 export type PartialView = Partial<ViewState>;
@@ -33,6 +41,10 @@ export function parseView(search: string): PartialView {
   if (category && /^[A-Za-z0-9_-]{1,64}$/.test(category)) view.category = category;
   const win = p.get("window");
   if (win && /^[A-Za-z0-9_-]{1,16}$/.test(win)) view.window = win;
+  const light = p.get("light");
+  if (light && (LIGHTS as readonly string[]).includes(light)) view.light = light as Light;
+  const days = p.get("days");
+  if (days && (DAYS as readonly string[]).includes(days)) view.days = days as Days;
   return view;
 }
 
@@ -45,6 +57,13 @@ export function formatView(view: ViewState, search = ""): string {
   p.set("z", String(view.zoom));
   p.set("category", view.category);
   p.set("window", view.window);
+  for (const [key, value] of [
+    ["light", view.light],
+    ["days", view.days],
+  ] as const) {
+    if (value === "any") p.delete(key);
+    else p.set(key, value);
+  }
   return `?${p.toString()}`;
 }
 

@@ -3,7 +3,7 @@ import { formatView, parseView } from "../src/urlState";
 
 describe("URL view state", () => {
   it("round-trips centre, zoom and filters", () => {
-    const view = { lat: 51.50512, lon: -0.0912, zoom: 14, category: "theft", window: "7d" };
+    const view = { lat: 51.50512, lon: -0.0912, zoom: 14, category: "theft", window: "7d", light: "any", days: "any" } as const;
     const parsed = parseView(formatView(view));
     expect(parsed.zoom).toBe(14);
     expect(parsed.category).toBe("theft");
@@ -13,7 +13,7 @@ describe("URL view state", () => {
   });
 
   it("keeps unrelated parameters", () => {
-    expect(formatView({ lat: 1, lon: 2, zoom: 3, category: "all", window: "all" }, "?lang=fr")).toMatch(
+    expect(formatView({ lat: 1, lon: 2, zoom: 3, category: "all", window: "all", light: "any", days: "any" }, "?lang=fr")).toMatch(
       /^\?lang=fr&lat=/,
     );
   });

@@ -160,15 +160,15 @@ def slice_masks(
     cells = np.flatnonzero(total >= rule.min_reports)
     if cells.size == 0:
         return cat_masks, all_masks
-    near = _cumulative_disc(raw_a, outer, box, cells)  # a report that may be near
-    sure = _cumulative_disc(units_a, inner, box, cells)  # distinct submitters surely near
+    near = cumulative_disc(raw_a, outer, box, cells)  # a report that may be near
+    sure = cumulative_disc(units_a, inner, box, cells)  # distinct submitters surely near
     cat_flat, all_flat = _decide(near, sure, rule.min_reports, cats - unpublished)
     cat_masks.reshape(cats, wins, -1)[:, :, cells] = cat_flat
     all_masks.reshape(wins, -1)[:, cells] = all_flat
     return cat_masks, all_masks
 
 
-def _cumulative_disc(counts: IntArray, radius: float, crop: Crop, cells: IntArray) -> IntArray:
+def cumulative_disc(counts: IntArray, radius: float, crop: Crop, cells: IntArray) -> IntArray:
     """disc_sum of every (category, window) grid at ``cells`` (flat indices into the crop),
     with index 0 of the window axis for the empty window: shape (C, W + 1, len(cells))."""
     cats, wins = counts.shape[:2]

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from shared.model.when import DAYS, LIGHTS
+
 TILE = 256
 EARTH_CIRCUMFERENCE_M = 40_075_016.686
 MAX_LAT = 85.05112878
@@ -128,8 +130,63 @@ class Pyramid:
         )
 
 
-def layer_key(category: str, window: str) -> str:
-    return f"{category}|{window}"
+ANY = "any"
+"""A time filter that is not set: every light, or every day."""
+
+TIME_ATOMS: tuple[str, ...] = tuple(f"{light}-{days}" for light in LIGHTS for days in DAYS)
+"""The stored time slices: one light and one kind of day each, so a report is in exactly one
+(``shared.model.when``). A filter on light alone, or on days alone, is the sum of two of them on
+read (``stored_layers``): storing those too would add two more layers to every report's writes
+(docs/ARCHITECTURE.md, "When it happens")."""
+
+
+def layer_key(category: str, window: str, light: str = ANY, days: str = ANY) -> str:
+    """``category|window``, and ``|light-days`` for a time slice (either part may be ``any``
+    in a key that is read, never in one that is stored)."""
+    if light == ANY and days == ANY:
+        return f"{category}|{window}"
+    return f"{category}|{window}|{light}-{days}"
+
+
+@dataclass(frozen=True)
+class Layer:
+    category: str
+    window: str
+    light: str = ANY
+    days: str = ANY
+
+    @property
+    def parent(self) -> str:
+        """The layer of every time this one slices."""
+        return layer_key(self.category, self.window)
+
+    @property
+    def timed(self) -> bool:
+        return self.light != ANY or self.days != ANY
+
+
+def parse_layer(layer: str) -> Layer:
+    category, window, *time = layer.split("|")
+    if not time:
+        return Layer(category, window)
+    light, days = time[0].split("-")
+    return Layer(category, window, light, days)
+
+
+def stored_layers(layer: str) -> list[str]:
+    """The stored layers whose sum is ``layer``: itself, or the time atoms it spans."""
+    parsed = parse_layer(layer)
+    if not parsed.timed:
+        return [layer]
+    lights = LIGHTS if parsed.light == ANY else (parsed.light,)
+    days = DAYS if parsed.days == ANY else (parsed.days,)
+    return [layer_key(parsed.category, parsed.window, li, d) for li in lights for d in days]
+
+
+def time_layers(layer: str) -> list[str]:
+    """The stored time atoms of a layer of every time."""
+    category, window = layer.split("|")
+    return [f"{category}|{window}|{atom}" for atom in TIME_ATOMS]
 
 
 def windows_containing(occurred_at: datetime, now: datetime) -> list[str]:

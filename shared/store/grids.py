@@ -52,6 +52,17 @@ class BackgroundMarker:
     """`overview`: the layer's overview zooms; `fine`: a category layer's finer zooms."""
 
 
+def _stamp(item: dict[str, Any]) -> str:
+    """A stored tile's version: its computed_at and write id (older items: computed_at)."""
+    write = item.get("w", {}).get("S")
+    return f"{item['computed_at']['S']} {write}" if write else str(item["computed_at"]["S"])
+
+
+def stamp_time(stamp: str) -> str:
+    """The computed_at of a tile's stamp (``GridRepository.get_many``)."""
+    return stamp.split(" ", 1)[0]
+
+
 class GridRepository:
     def __init__(self, ddb: Any, table: str) -> None:
         self._ddb = ddb
@@ -69,10 +80,16 @@ class GridRepository:
         does not recompute. Viewers can read the eventually consistent copy (half the cost).
         """
         wanted = [{"pk": {"S": k}, "sk": {"S": GRID_SK}} for k in dict.fromkeys(keys)]
-        items = get_all(self._ddb, self._table, wanted, "pk, g, computed_at", consistent=consistent)
-        return {item["pk"]["S"]: (item["g"]["B"], item["computed_at"]["S"]) for item in items}
+        items = get_all(
+            self._ddb, self._table, wanted, "pk, g, computed_at, w", consistent=consistent
+        )
+        return {item["pk"]["S"]: (item["g"]["B"], _stamp(item)) for item in items}
 
     def put_many(self, blobs: dict[str, bytes], computed_at: str) -> None:
+        """The tiles, each with the run's computed_at and this write's id (`w`): a run may
+        write a tile twice (a chunk, then a later chunk or its background pass), and readers
+        key their caches by the stamp (``stamp_time``), so it must change with every write."""
+        write = uuid.uuid4().hex[:8]
         requests = [
             {
                 "PutRequest": {
@@ -81,6 +98,7 @@ class GridRepository:
                         "sk": {"S": GRID_SK},
                         "g": {"B": blob},
                         "computed_at": {"S": computed_at},
+                        "w": {"S": write},
                     }
                 }
             }
@@ -88,7 +106,7 @@ class GridRepository:
         ]
         write_all(self._ddb, self._table, requests)
         if requests:  # after the tiles: a reader that sees it changed fetches them anew
-            self.put_meta(TILES_WRITTEN, f"{computed_at} {uuid.uuid4().hex[:8]}")
+            self.put_meta(TILES_WRITTEN, f"{computed_at} {write}")
 
     # --- dirty markers ---------------------------------------------------------------------
     def mark_dirty(self, partition: str, layers: Iterable[str]) -> None:

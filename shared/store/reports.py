@@ -164,6 +164,8 @@ class ReportRepository:
 
     @staticmethod
     def _item(report: Report, partition: str, unit: bool = True) -> dict[str, Any]:
+        point = StoredPoint.of(report, unit)
+        light, days = point.time_name.split("-")
         item = {
             "pk": {"S": f"p#{partition}"},
             "sk": {"S": report.id},
@@ -175,7 +177,11 @@ class ReportRepository:
             # What a recompute reads, packed as the marks carry it: one attribute to read a
             # report by instead of five (a partition's Query costs the store and the client per
             # attribute value returned).
-            "pt": {"B": pack_points([StoredPoint.of(report, unit)])},
+            "pt": {"B": pack_points([point])},
+            # When it happened, derived once here (``shared.model.when``): the export and an
+            # operator read it; the recompute reads it from `pt`.
+            "light": {"S": light},
+            "days": {"S": days},
         }
         if report.submitter:
             item["sub"] = {"S": report.submitter}

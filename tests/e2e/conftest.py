@@ -73,16 +73,21 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 @pytest.fixture
 def open_page(browser: Any) -> Iterator[Callable[..., OpenPage]]:
-    """open_page(url, viewport="desktop") -> a page that reaches only the local stack."""
+    """open_page(url, viewport="desktop") -> a page that reaches only the local stack.
+
+    bypass_csp=True lets the test inject scripts of its own (axe-core): only for that, since
+    the page's own CSP is then not enforced (and its violations not reported).
+    """
     contexts: list[Any] = []
 
-    def _open(url: str, viewport: str = "desktop") -> OpenPage:
+    def _open(url: str, viewport: str = "desktop", bypass_csp: bool = False) -> OpenPage:
         width, height = VIEWPORTS[viewport]
         ctx = browser.new_context(
             viewport={"width": width, "height": height},
             locale="en-GB",
             timezone_id="UTC",
             reduced_motion="reduce",
+            bypass_csp=bypass_csp,
         )
         contexts.append(ctx)
         ctx.route(

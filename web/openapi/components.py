@@ -13,7 +13,7 @@ from typing import Any
 from shared.config.categories import CATEGORIES
 from shared.config.settings import Settings
 from shared.model.report import DESCRIPTION_MAX, SUBMISSION_SCHEMA
-from web.params import CATEGORY, WINDOW, ZOOM
+from web.params import CATEGORY, DAYS_PARAM, LIGHT, WINDOW, ZOOM
 
 
 def schemas(settings: Settings) -> dict[str, Any]:
@@ -114,6 +114,8 @@ def schemas(settings: Settings) -> dict[str, Any]:
                 "computed_at",
                 "category",
                 "window",
+                "light",
+                "days",
                 "max_value",
                 "scale",
             ],
@@ -137,6 +139,8 @@ def schemas(settings: Settings) -> dict[str, Any]:
                 "computed_at": {"type": ["string", "null"], "format": "date-time"},
                 "category": category_layer,
                 "window": window,
+                "light": LIGHT.parameter()["schema"],
+                "days": DAYS_PARAM.parameter()["schema"],
                 "max_value": {"type": "number", "minimum": 0},
                 "scale": {
                     "type": "object",

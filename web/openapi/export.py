@@ -26,7 +26,8 @@ def export_paths(settings: Settings) -> dict[str, Any]:
                 "description": (
                     "Exactly the densities the map shows (reports/km2; cells the privacy rule "
                     "hides are left out, or 0 in GeoTIFF), as an attachment. Metadata (unit, "
-                    "zoom, bandwidth_m, privacy_min_reports, category, window, computed_at, "
+                    "zoom, bandwidth_m, privacy_min_reports, category, window, light, days, "
+                    "computed_at, "
                     f"licence: {settings.data_licence}) is in the GeoJSON's top level, the "
                     "GeoTIFF's GDAL_METADATA and ImageDescription tags, and the CSV answer's "
                     "`X-SafetyHeatmap-*` headers. bbox, zoom and the cell cap "

@@ -16,7 +16,7 @@ from shared.config.categories import CATEGORIES
 from shared.config.settings import Settings
 from shared.model.report import IDEMPOTENCY_KEY_SCHEMA, ValidationError, parse_submission
 from web.errors import BadRequest, error_body
-from web.params import BBOX, CATEGORY, WINDOW, ZOOM
+from web.params import BBOX, CATEGORY, DAYS_PARAM, LIGHT, WINDOW, ZOOM
 
 API = "/api/safetyheatmap"
 OPENAPI_PATH = f"{API}/openapi.json"
@@ -88,10 +88,19 @@ def _example_error(fail: Callable[[], object], field: str) -> dict[str, Any]:
     raise AssertionError(f"the example for {field} was accepted")  # pragma: no cover
 
 
+def _time_error() -> dict[str, Any]:
+    return _error(
+        "`light` or `days` is not one of its values; `field` names it.",
+        _example_error(lambda: LIGHT.parse("night"), "light"),
+    )
+
+
 def _layer_parameters() -> list[dict[str, Any]]:
     return [
         CATEGORY.parameter(),
         WINDOW.parameter(),
+        LIGHT.parameter(),
+        DAYS_PARAM.parameter(),
         {
             "name": "If-None-Match",
             "in": "header",
@@ -224,6 +233,7 @@ def paths(settings: Settings, *, status: bool = True) -> dict[str, Any]:
                         "A query parameter is wrong; `field` names it.",
                         _example_error(lambda: BBOX.parse(None), "bbox"),
                     ),
+                    "422": _time_error(),
                 },
             }
         },
@@ -263,6 +273,7 @@ def paths(settings: Settings, *, status: bool = True) -> dict[str, Any]:
                         "`category` or `window` is wrong.",
                         _example_error(lambda: WINDOW.parse("2d"), "window"),
                     ),
+                    "422": _time_error(),
                     "404": _error(
                         "No such tile at this zoom.",
                         error_body("404_not_found", "no such tile", None),

@@ -48,7 +48,7 @@ class ExportResource(HeatmapResource):
             self._attach(req, resp, ext)
             return
         west, south, east, north = BBOX.parse(req.get_param("bbox"))
-        category, window = _layer(req)
+        asked = _layer(req)
         zoom = self._zoom(req.get_param("zoom"), west, south, east, north)
         n = TILE << zoom
         mx0, my0 = lonlat_to_world(np.array([west]), np.array([north]))
@@ -56,7 +56,7 @@ class ExportResource(HeatmapResource):
         c0, r0 = math.floor(mx0[0] * n), math.floor(my0[0] * n)
         c1 = min(max(math.ceil(mx1[0] * n), c0 + 1), n)
         r1 = min(max(math.ceil(my1[0] * n), r0 + 1), n)
-        layer = layer_key(category, window)
+        layer = layer_key(asked.category, asked.window, asked.light, asked.days)
         tiles = self._reader.region_tiles(r0, c0, r1, c1)
         versions, age = self._reader.versions(layer, zoom, tiles)
         etag = _etag(
@@ -71,8 +71,10 @@ class ExportResource(HeatmapResource):
             meta = {
                 "bandwidth_m": round(bandwidth, 3),
                 "privacy_min_reports": self._k,
-                "category": category,
-                "window": window,
+                "category": asked.category,
+                "window": asked.window,
+                "light": asked.light,
+                "days": asked.days,
                 "computed_at": computed_at,
                 "licence": self._licence,
             }

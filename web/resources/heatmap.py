@@ -13,6 +13,7 @@ import numpy as np
 from shared.geo import render
 from shared.geo.tiles import (
     TILE,
+    Layer,
     Pyramid,
     layer_key,
     lonlat_to_world,
@@ -21,7 +22,7 @@ from shared.geo.tiles import (
 )
 from web.errors import BadRequest
 from web.grids import Answer, BodyCache, GridReader, RecentAnswers
-from web.params import BBOX, CATEGORY, WINDOW, ZOOM
+from web.params import BBOX, CATEGORY, DAYS_PARAM, LIGHT, WINDOW, ZOOM
 from web.replay import ANSWERED
 
 RENDER_VERSION = "1"
@@ -91,8 +92,15 @@ def _send_recent(req: falcon.Request, resp: falcon.Response, recent: RecentAnswe
     return True
 
 
-def _layer(req: falcon.Request) -> tuple[str, str]:
-    return CATEGORY.parse(req.get_param("category")), WINDOW.parse(req.get_param("window"))
+def _layer(req: falcon.Request) -> Layer:
+    """The layer a read asks for: a category's (or all's), by window, sliced by light and days
+    (summed from the stored time atoms on read: ``GridReader``)."""
+    return Layer(
+        CATEGORY.parse(req.get_param("category")),
+        WINDOW.parse(req.get_param("window")),
+        LIGHT.parse(req.get_param("light")),
+        DAYS_PARAM.parse(req.get_param("days")),
+    )
 
 
 class HeatmapResource:
@@ -109,7 +117,7 @@ class HeatmapResource:
         if _send_recent(req, resp, self._recent):
             return
         west, south, east, north = BBOX.parse(req.get_param("bbox"))
-        category, window = _layer(req)
+        asked = _layer(req)
         zoom = self._zoom(req.get_param("zoom"), west, south, east, north)
         n = TILE << zoom
         mx0, my0 = lonlat_to_world(np.array([west]), np.array([north]))
@@ -118,13 +126,13 @@ class HeatmapResource:
         c1 = max(math.ceil(mx1[0] * n), c0 + 1)
         r1 = max(math.ceil(my1[0] * n), r0 + 1)
         c1, r1 = min(c1, n), min(r1, n)
-        layer = layer_key(category, window)
+        layer = layer_key(asked.category, asked.window, asked.light, asked.days)
         tiles = self._reader.region_tiles(r0, c0, r1, c1)
         versions, age = self._reader.versions(layer, zoom, tiles)
         etag = _etag("grid", layer, zoom, r0, c0, r1, c1, round(south + north, 6), versions)
 
         def render_body() -> bytes:
-            return self._render(layer, category, window, zoom, (r0, c0, r1, c1), south, north)
+            return self._render(layer, asked, zoom, (r0, c0, r1, c1), south, north)
 
         _send_cached(
             req, resp, etag, self._bodies, render_body, falcon.MEDIA_JSON, self._recent, age
@@ -133,8 +141,7 @@ class HeatmapResource:
     def _render(
         self,
         layer: str,
-        category: str,
-        window: str,
+        asked: Layer,
         zoom: int,
         cells: tuple[int, int, int, int],
         south: float,
@@ -163,8 +170,10 @@ class HeatmapResource:
             "unit": "reports/km2",
             "bandwidth_m": round(bandwidth, 3),
             "computed_at": computed_at,
-            "category": category,
-            "window": window,
+            "category": asked.category,
+            "window": asked.window,
+            "light": asked.light,
+            "days": asked.days,
             "max_value": _sig(peak),
             "scale": {"min": _sig(low), "max": _sig(high)},
         }
@@ -210,8 +219,8 @@ class TileResource:
         ty = int(y)
         if not 0 <= z <= self._pyramid.max_zoom or not (0 <= x < (1 << z) and ty < (1 << z)):
             raise falcon.HTTPNotFound(description="no such tile")
-        category, window = _layer(req)
-        layer = layer_key(category, window)
+        asked = _layer(req)
+        layer = layer_key(asked.category, asked.window, asked.light, asked.days)
         versions, age = self._reader.versions(layer, z, [(x, ty)])
         etag = _etag("tile", layer, z, x, ty, versions)
 

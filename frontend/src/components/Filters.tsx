@@ -1,21 +1,26 @@
 // Which reports the heatmap shows, and how strongly it covers the map.
 
 import type { Category } from "../api";
-import { windowLabel } from "../format";
+import { DAYS_LABELS, LIGHT_LABELS, windowLabel } from "../format";
+import { DAYS, type Days, type Light, LIGHTS } from "../urlState";
 
 export interface FiltersProps {
   categories: Category[] | null;
   windows: string[];
   category: string;
   window: string;
+  light: Light;
+  days: Days;
   opacity: number; // 0..1
   onCategory: (id: string) => void;
   onWindow: (id: string) => void;
+  onLight: (value: Light) => void;
+  onDays: (value: Days) => void;
   onOpacity: (value: number) => void;
 }
 
 export function Filters(props: FiltersProps) {
-  const { categories, windows, category, window: timeWindow, opacity } = props;
+  const { categories, windows, category, window: timeWindow, light, days, opacity } = props;
   const known = category === "all" || (categories ?? []).some((c) => c.id === category);
   return (
     <div className="filters">
@@ -37,6 +42,26 @@ export function Filters(props: FiltersProps) {
           {windows.map((w) => (
             <option key={w} value={w}>
               {windowLabel(w)}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="filter-light">Time of day</label>
+        <select id="filter-light" value={light} onChange={(e) => props.onLight(e.target.value as Light)}>
+          {LIGHTS.map((l) => (
+            <option key={l} value={l}>
+              {LIGHT_LABELS[l]}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="filter-days">Days</label>
+        <select id="filter-days" value={days} onChange={(e) => props.onDays(e.target.value as Days)}>
+          {DAYS.map((d) => (
+            <option key={d} value={d}>
+              {DAYS_LABELS[d]}
             </option>
           ))}
         </select>

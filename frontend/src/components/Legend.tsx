@@ -4,6 +4,8 @@ import { formatDensity } from "../format";
 import type { Scale } from "../scale";
 
 export interface LegendProps {
+  /** What the layer shows, in words: "Harassment, after dark, weekends, last 30 days". */
+  description: string;
   /** Densities at the ends of the colour ramp at the map's zoom; null until known. */
   scale: Scale | null;
   /** Highest density in the current view (heatmap/get), null until known. */
@@ -14,7 +16,7 @@ export interface LegendProps {
   radiusM: number;
 }
 
-export function Legend({ scale, maxValue, loaded, bandwidthM, minReports, radiusM }: LegendProps) {
+export function Legend({ description, scale, maxValue, loaded, bandwidthM, minReports, radiusM }: LegendProps) {
   const hasData = maxValue !== null && maxValue > 0;
   const low = scale ? formatDensity(scale.min) : null;
   const mid = scale ? formatDensity(Math.sqrt(scale.min * scale.max)) : null;
@@ -24,7 +26,12 @@ export function Legend({ scale, maxValue, loaded, bandwidthM, minReports, radius
     : "Colour scale: dark purple for few reports per km², yellow for many";
   return (
     <figure className="legend" aria-labelledby="legend-title">
-      <figcaption id="legend-title">Reports per km²</figcaption>
+      <figcaption id="legend-title">
+        <span className="legend-layer" data-testid="legend-layer">
+          {description}
+        </span>
+        <span className="legend-unit">Reports per km²</span>
+      </figcaption>
       <div className="legend-bar" role="img" aria-label={barLabel} />
       <div className="legend-scale" aria-hidden="true">
         <span>{low ?? "few"}</span>

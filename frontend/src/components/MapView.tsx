@@ -6,6 +6,7 @@ import iconUrl from "leaflet/dist/images/marker-icon.png";
 import shadowUrl from "leaflet/dist/images/marker-shadow.png";
 import { type RefObject, useEffect, useRef } from "react";
 import { type Config, heatmapTileTemplate } from "../api";
+import type { Days, Light } from "../urlState";
 
 export interface LatLon {
   lat: number;
@@ -31,6 +32,8 @@ export interface MapViewProps {
   initialView: { lat: number; lon: number; zoom: number };
   category: string;
   window: string;
+  light: Light;
+  days: Days;
   opacity: number; // 0..1
   heatVersion: string | null;
   marker: LatLon | null;
@@ -84,7 +87,7 @@ function viewOf(map: L.Map): ViewChange {
 }
 
 export function MapView(props: MapViewProps) {
-  const { config, initialView, category, window: timeWindow, opacity, heatVersion, marker, apiRef } = props;
+  const { config, initialView, category, window: timeWindow, light, days, opacity, heatVersion, marker, apiRef } = props;
   const containerRef = useRef<HTMLDivElement | null>(null);
   const mapRef = useRef<L.Map | null>(null);
   const heatRef = useRef<L.TileLayer | null>(null);
@@ -111,7 +114,7 @@ export function MapView(props: MapViewProps) {
       '<a href="https://leafletjs.com" rel="noopener noreferrer" target="_blank">Leaflet</a>',
     );
 
-    const heat = L.tileLayer(heatmapTileTemplate(category, timeWindow, heatVersion), {
+    const heat = L.tileLayer(heatmapTileTemplate(category, timeWindow, heatVersion, { light, days }), {
       opacity,
       maxZoom: config.max_zoom,
       zIndex: 10,
@@ -185,8 +188,8 @@ export function MapView(props: MapViewProps) {
   }, [config.base_tiles_url, config.base_tiles_attribution, config.max_zoom]);
 
   useEffect(() => {
-    heatRef.current?.setUrl(heatmapTileTemplate(category, timeWindow, heatVersion));
-  }, [category, timeWindow, heatVersion]);
+    heatRef.current?.setUrl(heatmapTileTemplate(category, timeWindow, heatVersion, { light, days }));
+  }, [category, timeWindow, light, days, heatVersion]);
 
   useEffect(() => {
     heatRef.current?.setOpacity(opacity);

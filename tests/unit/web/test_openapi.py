@@ -291,6 +291,10 @@ def test_real_answers_match_the_document_for_every_documented_status(
         ),
     )
     check(heat, "get", client.simulate_get(heat, params={"bbox": "1,2,3"}))
+    night = check(heat, "get", client.simulate_get(heat, params={"bbox": bbox, "light": "night"}))
+    assert night.json["field"] == "light"
+    dark = check(heat, "get", client.simulate_get(heat, params={"bbox": bbox, "light": "dark"}))
+    assert (dark.json["light"], dark.json["days"]) == ("dark", "any")
 
     tiles = f"{API}/heatmap/tiles/{{z}}/{{x}}/{{y}}.png"
     tile = check(tiles, "get", client.simulate_get(f"{API}/heatmap/tiles/2/1/1.png"))
@@ -304,6 +308,8 @@ def test_real_answers_match_the_document_for_every_documented_status(
     )
     check(tiles, "get", client.simulate_get(f"{API}/heatmap/tiles/2/1/1.png?window=2d"))
     check(tiles, "get", client.simulate_get(f"{API}/heatmap/tiles/2/9/1.png"))
+    week = check(tiles, "get", client.simulate_get(f"{API}/heatmap/tiles/2/1/1.png?days=week"))
+    assert week.json["field"] == "days"
 
     exp = f"{API}/heatmap/export"
     for fmt in ("geojson", "csv", "geotiff"):

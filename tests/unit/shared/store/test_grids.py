@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from shared.store.grids import GridRepository
+from shared.store.grids import GridRepository, stamp_time
 from shared.store.keys import FINE, OVERVIEW, TILES_WRITTEN, grid_key
 from shared.store.points import StoredPoint
 
@@ -28,12 +28,24 @@ def test_tiles_read_as_written_in_batches_and_each_write_moves_the_beacon(
     missing = grid_key("d", "all#24h", 11, 9999, 681)
     wanted = [*blobs, *blobs, missing]  # more than a batch, repeats, one that does not exist
     got = grids.get_many(wanted, consistent=True)
-    assert got == {k: (b, "2026-11-27T12:00:00.000+00:00") for k, b in blobs.items()}
+    assert got == {k: (b, beacon) for k, b in blobs.items()}  # computed_at and the write's id
+    assert stamp_time(beacon) == "2026-11-27T12:00:00.000+00:00"
     grids.put_many({missing: b"x"}, "2026-11-27T12:00:01.000+00:00")
     assert grids.get_meta(TILES_WRITTEN) not in (None, beacon)
     moved = grids.get_meta(TILES_WRITTEN)
     grids.put_many({}, "2026-11-27T12:00:02.000+00:00")  # nothing written: the beacon stays
     assert grids.get_meta(TILES_WRITTEN) == moved
+
+
+def test_a_tile_written_twice_in_one_run_has_a_new_stamp(grids: GridRepository) -> None:
+    """A run writes a tile in a chunk and again in a later chunk (a report removed meanwhile)
+    with the same computed_at: readers key their caches by the stamp, so it must change."""
+    key = grid_key("d", "all|all", 12, 1, 2)
+    grids.put_many({key: b"first"}, "2026-11-27T12:00:00.000+00:00")
+    before = grids.get_many([key])[key][1]
+    grids.put_many({key: b"again"}, "2026-11-27T12:00:00.000+00:00")
+    after = grids.get_many([key])[key][1]
+    assert before != after and stamp_time(before) == stamp_time(after)
 
 
 def test_marks_merge_per_partition_with_their_ticks_and_reports(grids: GridRepository) -> None:
