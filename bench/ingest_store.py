@@ -166,6 +166,7 @@ class MemoryGrids(GridRepository):
                 "sk": {"S": GRID_SK},
                 "g": {"B": blob},
                 "computed_at": {"S": computed_at},
+                "w": {"S": "0123abcd"},  # the write's id (shared/store/grids.py)
             }
             self._put("tiles", item)
             self.tiles[key] = (blob, computed_at)

@@ -39,10 +39,11 @@ class MeteredRecomputer(Recomputer):
         zooms: range | None = None,
         seen: dict[str, list[StoredPoint]] | None = None,
         stored: StoredTiles | None = None,
+        times: bool = True,
     ) -> int:
         self._fine = True
         try:
-            return super().run(markers, now, computed_at, zooms, seen, stored)
+            return super().run(markers, now, computed_at, zooms, seen, stored, times)
         finally:
             self._fine = False
 
@@ -54,10 +55,11 @@ class MeteredRecomputer(Recomputer):
         zooms: range | None = None,
         points_cache: dict[str, list[StoredPoint]] | None = None,
         stored: StoredTiles | None = None,
+        times: bool = True,
     ) -> int:
         if not self._fine:
             self._meter.overview_begins()
-        return super().run_layers(by_layer, now, computed_at, zooms, points_cache, stored)
+        return super().run_layers(by_layer, now, computed_at, zooms, points_cache, stored, times)
 
 
 # --- the worker ----------------------------------------------------------------------------------
