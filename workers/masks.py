@@ -173,12 +173,21 @@ def _read_times(
     wins = list(WINDOWS)
     z = step.block.z
     tiles = step.source.tiles()
-    cache.prefetch(
-        grid_key("c", f"{layer}|{atom}", z, x, y)
-        for layer in [layer_key(c, w) for c in cats for w in wins] + totals
+    layers = [layer_key(c, w) for c in cats for w in wins] + totals
+    present = {
+        (layer, x, y)
+        for layer in layers
+        for x, y in tiles
+        if cache.peek(grid_key("c", layer, z, x, y)) is not None
+    }
+    keys = {
+        grid_key("c", f"{layer}|{atom}", z, x, y): (layer, x, y) in present
+        for layer in layers
         for atom in TIME_ATOMS
         for x, y in tiles
-    )
+    }
+    cache.assume_missing(key for key, there in keys.items() if not there)
+    cache.prefetch(key for key, there in keys.items() if there)
     shape = (len(cats), len(wins), len(TIME_ATOMS), *step.source.shape)
     raw = np.zeros(shape, dtype=np.int64)
     units = np.zeros(shape, dtype=np.int64)

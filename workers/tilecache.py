@@ -85,6 +85,16 @@ class TileCache:
             if self._stored is not None:
                 self._stored.put(key, blob)
 
+    def assume_missing(self, keys: Iterable[str]) -> None:
+        """Count tiles known to hold nothing, not read: a time atom's where its layer has no
+        count tile (an atom counts some of its layer's reports), which are most of a step's
+        atoms at coarse zooms (bench/ingest.py: read units). Absent and all-zero count tiles
+        read and write alike."""
+        for key in keys:
+            if key not in self._tiles and key not in self._undecoded:
+                known, blob = self._stored.get(key) if self._stored is not None else (False, None)
+                self._keep(key, blob if known else None)
+
     def _keep(self, key: str, blob: bytes | None) -> None:
         if blob is None:
             self._tiles[key] = None
