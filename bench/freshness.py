@@ -123,6 +123,10 @@ def main() -> None:
         f"max {max(lagged):.2f} s"
     )
     print("probe lags, sorted (s):", " ".join(f"{lag:.2f}" for lag in sorted(lagged)))
+    # In the order the probes were posted (one a second from 2 s into the load): a tail that
+    # comes in runs of neighbours is one slow stretch of the worker (a recompute run's start, a
+    # background slice), scattered ones are the round the chunks go.
+    print("probe lags, in order (s):", " ".join(f"{lag:.2f}" for lag in lagged))
     fresh = status["freshness"]
 
     def secs(ms: float | None) -> str:

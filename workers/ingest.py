@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.config.categories import ALL, CATEGORY_IDS
 from shared.geo.tiles import WINDOWS, Pyramid, layer_key
-from shared.model.report import Report
+from shared.model.report import Report, ValidationError
 from shared.store.grids import GridRepository
 from shared.store.keys import partition_key
 from shared.store.points import StoredPoint
@@ -32,6 +33,41 @@ SCHEDULED = "recompute-scheduled"
 class IngestResult:
     stored: bool
     partition: str
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message of reports (``store_reports``) as a pass gets it: picklable, for the pool
+    process that stores it (``workers.factory.BatchedStore``)."""
+
+    id: str
+    args: Any
+    retries: int = 0
+    receives: int = 0
+
+    def items(self) -> list[Any] | None:
+        """Its batch (the task's one argument), None if it carries none."""
+        args = self.args
+        if isinstance(args, list | tuple) and len(args) == 1 and isinstance(args[0], list):
+            return args[0] or None
+        return None
+
+
+ACK, REJECT = "ack", "reject"
+"""A message's fate after its pass: deleted, or left to SQS (back after the visibility timeout,
+to the DLQ after MAX_RECEIVES receives)."""
+
+
+def decode(items: list[Any]) -> tuple[list[Report], list[str]]:
+    """The valid reports of a batch, and what is wrong with each of its other items."""
+    reports: list[Report] = []
+    errors: list[str] = []
+    for item in items:
+        try:
+            reports.append(Report.from_message(item["report"]))
+        except (ValidationError, TypeError, ValueError, KeyError) as exc:
+            errors.append(str(exc))
+    return reports, errors
 
 
 def store(

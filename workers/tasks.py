@@ -2,10 +2,13 @@
 
 ``store_reports`` takes the web's batches (a list of ``{"report", "request_id"}``);
 ``store_report`` (one report) stays for messages queued before batching and for other senders.
-A batch is stored by ``ingest.store_many`` (idempotent by id: one conditional guard write per
-report, the rest in batch writes; dirty marks merged per partition and written once after the
-reports), and one recompute is scheduled per batch. Each task writes one log line (with the
-request ids it carries, its duration and outcome) and EMF metrics (``shared.obs.metrics``).
+The worker stores several messages in one pass (``factory.BatchedStore``): the web sends a
+report as soon as no send is in flight, so a message may carry one, and each cost four DynamoDB
+calls (~48 ms of a pool process at 100 reports/s: the worker fell behind). A pass is stored by
+``ingest.store_many`` (idempotent by id: one conditional guard write per keyed report, the rest
+in batch writes; dirty marks merged per partition, written once after the reports) and schedules
+one recompute. Each pass writes one log line (the request ids it carries, its duration and
+outcome) and EMF metrics (``shared.obs.metrics``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from shared.config import gctune
 from shared.config.settings import Settings
-from shared.model.report import Report, ValidationError
 from shared.model.taskmsg import RECOMPUTE, ROLL_WINDOWS, STORE_REPORT, STORE_REPORTS
 from shared.obs.metrics import metrics
 from shared.store.keys import utc_now_iso
 from workers import ingest, recompute, summary
 from workers.background import BACKGROUND_SCHEDULED
+from workers.ingest import ACK, REJECT, Received
 from workers.services import Services
 
 """The web's batch task (web/enqueue.py sends this name; a unit test checks both agree)."""
@@ -57,6 +60,8 @@ class Runner:
         self.send_recompute: Callable[[], None] = lambda: None
         self.send_recompute_in: Callable[[float], None] = lambda _delay: None
         self.send_recompute_now: Callable[[], None] = lambda: None
+        # (items, task id, retries, countdown): a store_reports message sent again for a retry.
+        self.resend: Callable[[Any, str, int, float], None] = lambda *_: None
 
     def bookkeeping(self, step: Callable[[], Any], default: Any = None) -> Any:
         """Freshness bookkeeping never fails a task: it is measured, not stored data."""
@@ -74,22 +79,25 @@ class Runner:
 
     def give_up(self, task: Task, exc: Exception, what: str) -> Reject:
         receives = int(getattr(task.request, RECEIVE_COUNT, 0) or 0)
+        self.gave_up(task.name, receives, exc, what)
+        return Reject(exc, requeue=False)
+
+    def gave_up(self, task_name: str, receives: int, exc: Exception, what: str) -> None:
         to_dlq = receives >= self.settings.max_receives
         stats = metrics()
-        stats.count("TaskFailed", Task=task.name)
+        stats.count("TaskFailed", Task=task_name)
         if to_dlq:
-            stats.count("DlqMoves", Task=task.name)
+            stats.count("DlqMoves", Task=task_name)
         log.error(
             what,
             extra={
-                "task": task.name,
+                "task": task_name,
                 "error": type(exc).__name__,
                 "receive": receives,
                 "max_receives": self.settings.max_receives,
                 "next": "dlq" if to_dlq else "redelivery after the visibility timeout",
             },
         )
-        return Reject(exc, requeue=False)
 
     def retry_or_reject(self, task: Task, exc: Exception) -> None:
         if task.request.retries >= self.settings.task_max_retries:
@@ -104,21 +112,29 @@ class Runner:
 
     # --- tasks ------------------------------------------------------------------------------
     def store_batch(self, task: Task, items: Any) -> None:
-        """Store every valid report of a batch; then, if an item was malformed (forged: the web
-        validates), reject the message so that it reaches the DLQ for inspection. The valid
-        reports are stored by then, and storing them again on redelivery or redrive is a no-op."""
+        """A message on its own (a retry: it has an ETA; the one-report format): a pass of one,
+        rejected if malformed (forged: the web validates) to reach the DLQ for inspection; its
+        valid reports are stored by then, and storing them again on redrive is a no-op."""
+        req = task.request
+        receives = int(getattr(req, RECEIVE_COUNT, 0) or 0)
+        alone = Received(req.id or "", [items], int(req.retries or 0), receives)
+        if self.store_messages(task.name, [alone]) != [ACK]:
+            raise Reject("rejected", requeue=False)
+
+    def store_messages(self, task_name: str, messages: list[Received]) -> list[str]:
+        """One pass over several ``store_reports`` messages (``factory.BatchedStore``): their valid
+        reports stored and marked together, one recompute scheduled; returns each message's
+        fate. On a transient failure each message is sent again with its retry count and a
+        backoff, as Celery's retry does (the copy is on the queue before the original goes),
+        or, its retries spent or the send failing, left to SQS for redelivery or the DLQ."""
         started = time.perf_counter()
-        if not isinstance(items, list) or not items:
-            raise self.give_up(task, ValueError("no reports"), "rejected a malformed message")
-        reports: list[Report] = []
-        for item in items:
-            try:
-                reports.append(Report.from_message(item["report"]))
-            except (ValidationError, TypeError, ValueError, KeyError) as exc:
-                log.error("malformed report", extra={"task": task.name, "error": str(exc)})
-        malformed = len(items) - len(reports)
-        s = self.services()
+        batches = [m.items() for m in messages]
+        decoded = [ingest.decode(items or []) for items in batches]
+        for error in (e for _, errors in decoded for e in errors):
+            log.error("malformed report", extra={"task": task_name, "error": error})
+        reports = [r for rs, _ in decoded for r in rs]
         now = datetime.now(UTC)
+        s = self.services()
         try:
             results = ingest.store_many(
                 reports,
@@ -129,36 +145,64 @@ class Runner:
                 self.settings.privacy_distinct_submitters,
             )
             if reports:
-                ingest.schedule_recompute(
-                    s.grids, self.send_recompute, owner=task.request.id or "", ttl_s=60.0
-                )
+                ingest.schedule_recompute(s.grids, self.send_recompute, messages[0].id, 60.0)
         except TRANSIENT as exc:
-            self.retry_or_reject(task, exc)
+            return [
+                self.retry_message(task_name, m, b, exc)
+                for m, b in zip(messages, batches, strict=True)
+            ]
+        bad = [len(e) + (b is None) for b, (_, e) in zip(batches, decoded, strict=True)]
+        malformed = sum(bad)
         stored = sum(1 for res in results if res.stored)
         duration = (time.perf_counter() - started) * 1000
         oldest = min((r.received_at for r in reports), default=None)
         stats = metrics()
-        stats.observe("TaskDuration", duration, Task=task.name)
+        stats.observe("TaskDuration", duration, Task=task_name)
         stats.count("ReportsStored", stored)
         stats.count("ReportsDuplicate", len(reports) - stored)
+        if malformed:
+            stats.count("ReportsMalformed", malformed)
         log.info(
             "reports stored",
             extra={
-                "task": task.name,
+                "task": task_name,
+                "messages": len(messages),
                 "reports": len(reports),
                 "stored": stored,
                 "duplicates": len(reports) - stored,
                 "malformed": malformed,
                 "report_ids": [r.id for r in reports],
-                "request_ids": [i.get("request_id") for i in items if isinstance(i, dict)],
+                "request_ids": [
+                    i.get("request_id") for b in batches for i in b or [] if isinstance(i, dict)
+                ],
                 "queued_ms": round((now - oldest).total_seconds() * 1000) if oldest else None,
                 "duration_ms": round(duration, 1),
-                "outcome": "stored" if not malformed else "malformed",
+                "outcome": "malformed" if malformed else "stored",
             },
         )
-        if malformed:
-            stats.count("ReportsMalformed", malformed)
-            raise self.give_up(task, ValueError("malformed report"), "rejected a malformed message")
+        for message, n in zip(messages, bad, strict=True):
+            if n:
+                what = "rejected a malformed message"
+                self.gave_up(task_name, message.receives, ValueError("malformed report"), what)
+        return [REJECT if n else ACK for n in bad]
+
+    def retry_message(self, task_name: str, message: Received, items: Any, exc: Exception) -> str:
+        """A message of a failed pass: sent again for a later try, or left to SQS."""
+        if items is None or message.retries >= self.settings.task_max_retries:
+            what = "giving up; the message returns to SQS and reaches the DLQ"
+            self.gave_up(task_name, message.receives, exc if items else ValueError("none"), what)
+            return REJECT
+        metrics().count("TaskFailed", Task=task_name)
+        log.warning(
+            "task failed; retrying",
+            extra={"task": task_name, "error": type(exc).__name__, "retry": message.retries},
+        )
+        try:
+            self.resend(items, message.id, message.retries + 1, self.backoff(message.retries))
+        except Exception as send_exc:  # any failure: SQS redelivers it after the timeout
+            log.warning("retry not sent", extra={"error": type(send_exc).__name__})
+            return REJECT
+        return ACK
 
     def recompute(self, task: Task, background: bool = False) -> None:
         started = time.perf_counter()
@@ -287,7 +331,12 @@ class Runner:
         )
 
 
-def register_tasks(app: Celery, settings: Settings, services: Callable[[], Services]) -> None:
+def register_tasks(
+    app: Celery,
+    settings: Settings,
+    services: Callable[[], Services],
+    store_base: type[Task] = Task,  # the worker's: factory.BatchedStore
+) -> None:
     common: dict[str, Any] = {
         "bind": True,
         "acks_late": True,
@@ -300,8 +349,16 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
     runner = Runner(settings, services)
     signals.task_received.connect(remember_receive_count, weak=False)
 
-    @app.task(name=STORE_REPORTS, **common)
+    @app.task(
+        name=STORE_REPORTS,
+        base=store_base,
+        batch_messages=settings.store_batch_messages,
+        batch_linger_s=settings.store_batch_linger_s,
+        runner=runner,
+        **common,
+    )
     def store_reports(self: Task, items: list[Any]) -> None:
+        # A message that runs alone: a retry (it has an ETA), or a pool without the consumer.
         runner.store_batch(self, items)
 
     @app.task(name=STORE_REPORT, **common)
@@ -319,6 +376,9 @@ def register_tasks(app: Celery, settings: Settings, services: Callable[[], Servi
     def roll_windows(self: Task) -> None:
         runner.roll_windows(self)
 
+    runner.resend = lambda items, task_id, retries, countdown: store_reports.apply_async(
+        (items,), task_id=task_id, retries=retries, countdown=countdown
+    )
     runner.send_recompute = lambda: recompute.apply_async(countdown=settings.recompute_delay)
     runner.send_recompute_now = recompute.apply_async
     signals.worker_ready.connect(lambda **_: runner.recover(), weak=False)

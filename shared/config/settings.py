@@ -95,6 +95,16 @@ class Settings:
         "store reports meanwhile.",
     )
     worker_prefetch: int = _setting(4, "Messages a worker process reserves ahead.")
+    store_batch_messages: int = _setting(
+        10,
+        "Report messages a worker stores in one pass at most (one claim, report write, mark "
+        "write and recompute flag for them all); the worker reserves this many messages on top "
+        "of WORKER_PREFETCH x WORKER_CONCURRENCY.",
+    )
+    store_batch_linger_s: float = _setting(
+        0.05,
+        "Seconds a received report message waits at most for others to share its pass.",
+    )
     task_soft_time_limit: int = _setting(
         60,
         "Soft time limit of one task run (s). A recompute run works through the dirty marks for "
@@ -282,6 +292,8 @@ class Settings:
     def _validate_operations(self) -> None:
         if self.enqueue_batch_size < 1:
             raise SettingsError("ENQUEUE_BATCH_SIZE must be at least 1")
+        if self.store_batch_messages < 1 or self.store_batch_linger_s < 0:
+            raise SettingsError("STORE_BATCH_MESSAGES must be at least 1, STORE_BATCH_LINGER_S 0+")
         if self.web_worker_class not in {"gevent", "gevent_pywsgi", "gthread"}:
             raise SettingsError("WEB_WORKER_CLASS must be gevent, gevent_pywsgi or gthread")
         if self.web_connections < 1 or self.web_threads < 1 or self.web_workers < 1:
