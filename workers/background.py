@@ -31,10 +31,12 @@ it all came after the last chunk: the run that followed waited for it, and the r
 meanwhile with it (bench/freshness.py: the freshness tail). A share, so a longer run does not
 starve the categories and overview zooms (of a second at least: a run with no budget left still
 gets a piece)."""
-BACKGROUND_PIECE = 16
+BACKGROUND_PIECE = 4
 """Partitions of one layer recomputed in one go by the background pass, the rest re-marked:
-a city's ~90 partitions of a category layer took 1.7-2.6 s at once, as long a wait for the
-run's next chunk (bench/freshness.py)."""
+a piece delays the run's next chunk by as long as it takes. A layer's piece also recomputes
+its time atoms (four more layers), and at 16 partitions a piece held the default map for
+seconds: bench/freshness.py --rate 100 --duration 45, p95 4.16 s at 16, 2.30 s at 4 (the
+layers then catch up later after the load: 74 s -> 138 s)."""
 BACKGROUND_PAGE = 100
 """Background mark items read at a time: enough for a slice's pieces. Under sustained load the
 items pile up (every run marks each layer anew, a layer is visited every few minutes), and
